@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh machine with Python 3.11:
+#   make demo   - create .venv, install, build the sample workspace, run the main job
+#   make test   - create .venv, install, run the whole test suite
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+WS     ?= demo-workspace
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export KERAS_BACKEND ?= tensorflow
+
+.PHONY: venv demo test lab bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	$(BIN)/imgcls demo --workspace $(WS)
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+lab: venv
+	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
+
+bench: venv
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(WS) .pytest_cache build *.egg-info

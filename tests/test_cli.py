@@ -1,0 +1,70 @@
+"""The `imgcls` command, run as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent / "imgcls"
+
+
+def run(*args, cwd=None, check=True):
+    exe = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "imgcls.cli"]
+    proc = subprocess.run([*exe, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"imgcls {args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def sample_ws(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("cli") / "zoo"
+    out = run("sample", "--workspace", ws, "--image-size", 32, "--pool-size", 200)
+    assert "Zoo sample workspace ready" in out.stdout
+    return ws
+
+
+def test_help_lists_commands():
+    out = run("--help").stdout
+    for cmd in ("sample", "library", "duplicates", "move", "undo", "journal", "flag"):
+        assert cmd in out
+
+
+def test_library_json(sample_ws):
+    info = json.loads(run("library", "-w", sample_ws, "--json").stdout)
+    assert "sheep" not in info["classes"] and "bear" in info["classes"]
+    lowered = json.loads(run("library", "-w", sample_ws, "--cutoff", 35, "--json").stdout)
+    assert {"sheep", "giraffe"} <= set(lowered["classes"])
+    assert info["unreadable"] == 1
+
+
+def test_library_table_and_duplicates(sample_ws):
+    out = run("library", "-w", sample_ws).stdout
+    assert "Unreadable images" in out and "Splits of the trainable classes" in out
+    dups = json.loads(run("duplicates", "-w", sample_ws, "--json").stdout)
+    assert {d["kind"] for d in dups} == {"exact", "near"}
+
+
+def test_move_journal_undo_round_trip(sample_ws):
+    src = sorted((sample_ws / "library" / "cat").glob("cat_*.png"))[0]
+    out = run("move", "-w", sample_ws, src, "--to", "lynx").stdout
+    assert "lynx" in out and not src.exists()
+    journal = json.loads(run("journal", "-w", sample_ws, "--json").stdout)
+    assert journal[-1]["op"] == "move"
+    run("undo", "-w", sample_ws)
+    assert src.exists()
+
+
+def test_errors_are_actionable_and_exit_2(sample_ws):
+    src = next((sample_ws / "library" / "dog").glob("*.png"))
+    bad = run("move", "-w", sample_ws, src, "--to", "../escape", check=False)
+    assert bad.returncode == 2 and "Invalid class name" in bad.stderr and src.exists()
+    missing = run("library", "-w", sample_ws / "nope", check=False)
+    assert missing.returncode == 2 and "No workspace" in missing.stderr
