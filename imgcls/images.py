@@ -315,7 +315,7 @@ def iter_image_files(folder: PathLike, *, recursive: bool = True) -> Iterator[Pa
                 if recursive:
                     stack.append(iter(_sorted_entries(Path(entry.path))))
                 continue
-            if Path(entry.name).suffix.lower() not in IMAGE_EXTENSIONS:
+            if os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS:
                 continue
             if entry.is_symlink():
                 target = Path(entry.path).resolve()
@@ -409,7 +409,8 @@ def _open_regular_file(path: PathLike, *, root: PathLike | None, allow_empty: bo
     """Open ``path`` for binary reading after checking it is a sane file.
 
     Never blocks (a FIFO is refused, not opened for reading and waited on)
-    and never raises anything but :class:`ImageError`.
+    and raises only :class:`ImageError` for a bad file (``ValueError`` if
+    ``path`` is not a path at all).
     """
     try:
         given = Path(os.fspath(path))

@@ -25,6 +25,7 @@ This module never imports TensorFlow.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -180,13 +181,29 @@ class _ScanCache:
             "readable INTEGER, error TEXT, phash TEXT)"
         )
 
-    def get(self, key: str, size: int, mtime_ns: int):
-        row = self.conn.execute(
-            "SELECT hash, width, height, readable, error, phash FROM files "
-            "WHERE key=? AND size=? AND mtime_ns=?",
-            (key, size, mtime_ns),
-        ).fetchone()
-        return row
+    def folder(self, label: str) -> dict[str, tuple]:
+        """Cached rows of one class folder: key -> (size, mtime_ns, hash, w, h, readable, error, phash).
+
+        Loaded one folder at a time, so the cache held in memory is bounded by
+        the largest class, not the library.
+        """
+        lo, hi = f"{label}/", f"{label}0"  # '0' sorts right after '/'
+        rows = self.conn.execute(
+            "SELECT key, size, mtime_ns, hash, width, height, readable, error, phash "
+            "FROM files WHERE key >= ? AND key < ?", (lo, hi),
+        )
+        return {r[0]: r[1:] for r in rows}
+
+    def get_pairs(self, key: str) -> list[tuple[str, str]] | None:
+        self.conn.execute("CREATE TABLE IF NOT EXISTS near_pairs (key TEXT PRIMARY KEY, pairs TEXT)")
+        row = self.conn.execute("SELECT pairs FROM near_pairs WHERE key=?", (key,)).fetchone()
+        return None if row is None else [tuple(p) for p in json.loads(row[0])]
+
+    def put_pairs(self, key: str, pairs: list[tuple[str, str]]) -> None:
+        self.conn.execute("CREATE TABLE IF NOT EXISTS near_pairs (key TEXT PRIMARY KEY, pairs TEXT)")
+        self.conn.execute("DELETE FROM near_pairs")  # only the latest library state is worth keeping
+        self.conn.execute("INSERT INTO near_pairs VALUES (?, ?)", (key, json.dumps(pairs)))
+        self.conn.commit()
 
     def put_many(self, rows: list[tuple]) -> None:
         self.conn.executemany(
@@ -209,6 +226,8 @@ def _inspect(path: Path, root: Path, max_pixels: int) -> tuple:
     """(hash, width, height, readable, error, phash) for one file."""
     try:
         digest = file_hash(path)
+    except ImageError as exc:
+        return ("", 0, 0, 0, exc.reason, "")
     except OSError as exc:
         return ("", 0, 0, 0, f"cannot read file: {exc.strerror or exc}", "")
     try:
@@ -330,16 +349,22 @@ class Library:
             from tqdm.auto import tqdm
 
             files = tqdm(files, desc="scanning library", unit="img")
+        root_prefix = len(str(root)) + 1
+        cached_label, cached = None, {}
         try:
             for path, label in files:
-                rel = path.relative_to(root).as_posix()
+                spath = str(path)
+                rel = spath[root_prefix:].replace(os.sep, "/")
                 try:
-                    st = path.lstat()
+                    st = os.lstat(spath)
                 except OSError as exc:
-                    records.append((str(path), rel, label, "", 0, 0, 0, False, f"cannot stat: {exc}", ""))
+                    records.append((spath, rel, label, "", 0, 0, 0, False, f"cannot stat: {exc}", ""))
                     continue
                 size, mtime = int(st.st_size), int(st.st_mtime_ns)
-                hit = cache.get(rel, size, mtime)
+                if label != cached_label:
+                    cached_label, cached = label, cache.folder(label)
+                row = cached.get(rel)
+                hit = row[2:] if row is not None and row[0] == size and row[1] == mtime else None
                 if hit is None:
                     hit = _inspect(path, root, ws.max_pixels)
                     pending.append((rel, size, mtime, *hit))
@@ -347,17 +372,19 @@ class Library:
                         cache.put_many(pending)
                         pending.clear()
                 digest, w, h, ok, err, ph = hit
-                records.append((str(path), rel, label, digest, size, w, h, bool(ok), err or "", ph or ""))
+                records.append((spath, rel, label, digest, size, w, h, bool(ok), err or "", ph or ""))
             if pending:
                 cache.put_many(pending)
+            cached = {}
+            cat = pd.DataFrame.from_records(
+                records,
+                columns=["path", "relpath", "label", "hash", "bytes", "width", "height", "readable", "error", "phash"],
+            )
+            del records
+            cat["group"] = self._groups(cat, cache)
         finally:
             cache.close()
-        cat = pd.DataFrame.from_records(
-            records,
-            columns=["path", "relpath", "label", "hash", "bytes", "width", "height", "readable", "error", "phash"],
-        )
         cat = cat.astype({"bytes": "int64", "width": "int64", "height": "int64", "readable": bool})
-        cat["group"] = self._groups(cat)
         cat = self._join_flags(cat)
         self._catalog = cat[CATALOG_COLUMNS].reset_index(drop=True)
         return self._catalog
@@ -369,14 +396,31 @@ class Library:
             self.scan()
         return self._catalog
 
-    def _groups(self, cat: pd.DataFrame) -> pd.Series:
+    def _groups(self, cat: pd.DataFrame, cache: _ScanCache) -> pd.Series:
         """Duplicate group of each row: the smallest content hash among its
-        exact and near duplicates (its own hash when it has none)."""
+        exact and near duplicates (its own hash when it has none).
+
+        The near-duplicate search is cached by the set of perceptual hashes,
+        so a rescan of an unchanged library does not repeat it.
+        """
         n = len(cat)
         if n == 0:
             return pd.Series([], dtype=str)
         hashes = cat["hash"].tolist()
-        pairs = list(_near_duplicate_pairs(cat["phash"].tolist(), self.near_distance))
+        phashes = cat["phash"].tolist()
+        distinct = sorted(set(p for p in phashes if p))
+        key = hashlib.sha256(f"{self.near_distance}:{','.join(distinct)}".encode()).hexdigest()
+        ph_pairs = cache.get_pairs(key)
+        if ph_pairs is None:
+            ph_pairs = [(distinct[a], distinct[b]) for a, b in _near_duplicate_pairs(distinct, self.near_distance)]
+            cache.put_pairs(key, ph_pairs)
+        rows_of: dict[str, list[int]] = {}
+        for i, p in enumerate(phashes):
+            if p:
+                rows_of.setdefault(p, []).append(i)
+        pairs = [(rows_of[a][0], rows_of[b][0]) for a, b in ph_pairs]
+        for members in rows_of.values():  # identical perceptual hashes
+            pairs.extend((members[0], m) for m in members[1:])
         first_of_hash: dict[str, int] = {}
         for i, h in enumerate(hashes):
             if not h:

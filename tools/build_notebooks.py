@@ -1,4 +1,5 @@
-"""Write the numbered notebooks in notebooks/ from the cell lists below.
+"""Write the numbered notebooks in notebooks/ from the cell lists in
+tools/notebook_cells/ (one module per notebook, each with NAME and CELLS).
 
 The notebooks are generated so that their code stays reviewable in one place
 and they never carry outputs in git. Run: ``python tools/build_notebooks.py``.
@@ -7,124 +8,38 @@ Every cell only calls ``imgcls``; no notebook defines a function.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_notebook
 
-HERE = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOKS: dict[str, list] = {}
-
-
-def md(text):
-    return new_markdown_cell(text.strip())
+ROOT = Path(__file__).resolve().parent.parent
+HERE = ROOT / "notebooks"
 
 
-def code(text, *, parameters=False):
-    cell = new_code_cell(text.strip())
-    if parameters:
-        cell.metadata["tags"] = ["parameters"]
-    return cell
+def notebooks() -> dict[str, list]:
+    sys.path.insert(0, str(ROOT / "tools"))
+    import notebook_cells
 
-
-SETUP = """
-%matplotlib inline
-import warnings
-warnings.filterwarnings("ignore", category=UserWarning)
-import pandas as pd
-from IPython.display import display
-pd.set_option("display.max_columns", 30)
-pd.set_option("display.width", 160)
-"""
-
-OPEN_WS = """
-from imgcls.config import open_workspace
-from imgcls.sample import build_sample
-
-# The zoo sample unless WORKSPACE names your own project folder.
-ws = (open_workspace(WORKSPACE) if WORKSPACE
-      else build_sample(SAMPLE_DIR, image_size=SAMPLE_IMAGE_SIZE, pool_size=SAMPLE_POOL_SIZE, overwrite=True))
-ws = ws.with_cutoff(CUTOFF)
-ws
-"""
-
-NOTEBOOKS["01_image_library.ipynb"] = [
-    md("""
-# 01 · The image library
-
-The first step of the life cycle: a library of labelled images that can be trusted.
-One folder per class under `library/`; a class trains only once it has at least
-`CUTOFF` readable images; good images nobody can name yet wait in `library/unknown/`.
-
-This notebook scans the library and shows what a curator needs to see: class counts against
-the cutoff, flagged (staged, sideways, benchmark) and unreadable images, duplicate groups, and
-the deterministic train / validation / test / benchmark splits.
-
-Set `WORKSPACE` to your own folder (see `data/README.md` for the layout); left empty it
-builds the embedded zoo sample.
-"""),
-    code("""
-WORKSPACE = ""                      # your project folder; "" = the zoo sample
-SAMPLE_DIR = "../demo-workspace"    # where the sample is built when WORKSPACE is ""
-SAMPLE_IMAGE_SIZE = 64
-SAMPLE_POOL_SIZE = 3000
-CUTOFF = 40
-""", parameters=True),
-    code(SETUP),
-    code(OPEN_WS),
-    md("## Scan\nHashes and readability are cached: a rescan of an unchanged library reads no image."),
-    code("""
-from imgcls.library import Library, plot_class_counts, plot_image_grid
-lib = Library(ws)
-catalog = lib.scan(progress=True)
-print(f"{len(catalog)} image files, {int((~catalog['readable']).sum())} unreadable")
-catalog.head()
-"""),
-    md("## Class counts against the cutoff"),
-    code("""
-counts = lib.counts()
-display(counts)
-plot_class_counts(counts, cutoff=ws.cutoff);
-"""),
-    md("## Flagged images\nFlags are kept by content hash, so they survive moves and renames."),
-    code("""
-flagged = catalog[catalog["staged"] | (catalog["turns"] > 0)]
-display(flagged.assign(sideways=flagged["turns"] > 0).groupby("label")[["staged", "sideways"]].sum())
-sideways = catalog[catalog["turns"] > 0]
-if len(sideways):
-    plot_image_grid(sideways["path"], titles=sideways["relpath"], suptitle="Stored sideways: turned before training");
-"""),
-    md("## Unreadable images\nThey never stop a scan; each is listed with its reason."),
-    code("""
-catalog.loc[~catalog["readable"], ["relpath", "error"]]
-"""),
-    md("## Duplicates\nExact (same bytes) and near (perceptual hash) duplicates, for review. "
-       "Duplicates always share a split, so they cannot leak between train and test."),
-    code("""
-dups = lib.duplicates()
-display(dups[["group", "kind", "relpath", "label"]])
-if len(dups):
-    plot_image_grid(dups["path"], titles=dups["kind"] + ": " + dups["relpath"], ncols=6,
-                    suptitle="Duplicate groups (consecutive thumbnails share a group)");
-"""),
-    md("## Splits\nAssigned from each image's content hash: stable as the library grows. "
-       "The benchmark set is chosen once and never trained on."),
-    code("""
-from imgcls.splits import assign_splits, choose_benchmark, split_sizes
-choose_benchmark(lib, per_class=5)
-catalog = assign_splits(lib.catalog)
-split_sizes(catalog, lib.classes())
-"""),
-]
+    out = {}
+    for info in sorted(pkgutil.iter_modules(notebook_cells.__path__), key=lambda i: i.name):
+        if info.name.startswith("nb"):
+            mod = importlib.import_module(f"notebook_cells.{info.name}")
+            out[mod.NAME] = mod.CELLS
+    return out
 
 
 def build(names=None) -> list[Path]:
     HERE.mkdir(exist_ok=True)
     written = []
-    for name, cells in NOTEBOOKS.items():
+    for name, cells in notebooks().items():
         if names and name not in names:
             continue
+        for i, cell in enumerate(cells):
+            cell["id"] = f"nb{name[:2]}-{i:02d}"  # stable ids: rebuilding changes nothing
         nb = new_notebook(cells=cells)
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}

@@ -1,0 +1,1 @@
+"""Cell lists of the numbered notebooks, one module per notebook (see tools/build_notebooks.py)."""

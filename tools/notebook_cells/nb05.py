@@ -1,0 +1,134 @@
+"""Notebook 05: the throw-away run that lifts classes just under the cutoff."""
+
+from .common import OPEN_WS, SETUP, code, md
+
+NAME = "05_throwaway_run.ipynb"
+
+CELLS = [
+    md("""
+# 05 · The throw-away run
+
+Two classes sit just under the cutoff (in the zoo sample: sheep 38 and giraffe 36 images, cutoff
+40), so the production model has never heard of them, and bulk identification with it cannot
+find them in the pool. The write-up's trick: lower the cutoff to 35 for one run, train, and
+identify the pool with that model **only** to find images of the classes just under 40. The
+run is marked throw-away and is never promoted; once the classes have their images, the next
+regular run (notebook 03's head swap) includes them.
+"""),
+    code("""
+WORKSPACE = ""                      # your project folder; empty: the zoo sample
+SAMPLE_DIR = "../demo-workspace"    # where the sample is built when WORKSPACE is empty
+SAMPLE_IMAGE_SIZE = 64
+SAMPLE_POOL_SIZE = 3000
+CUTOFF = 40                         # the real cutoff
+THROWAWAY_CUTOFF = 35               # lowered for this run only
+TARGETS = []                        # e.g. ["sheep", "giraffe"]; empty: every label between the two cutoffs
+MAX_EPOCHS = 8                      # full size: 150 (until the plateau, as any run)
+PATIENCE = 3                        # full size: 10
+BATCH_SIZE = 64                     # images per model call during identification
+ACCEPT_SCORE = 0.9                  # without hidden labels: the grid accepts only scores at or above this
+PAGE_SIZE = 48                      # tiles per page of the review grid
+""", parameters=True),
+    code(SETUP),
+    code(OPEN_WS),
+    md("## Counts before: who is just under the cutoff?"),
+    code("""
+from imgcls.library import Library, plot_class_counts
+
+lib = Library(ws)
+counts_before = lib.counts(cutoff=CUTOFF)
+between = counts_before[(counts_before["n"] >= THROWAWAY_CUTOFF) & ~counts_before["meets_cutoff"]
+                        & (counts_before["label"] != "unknown")]
+targets = list(TARGETS) or between["label"].tolist()
+print(f"Just under the cutoff of {CUTOFF} (at least {THROWAWAY_CUTOFF}):", ", ".join(targets) or "none")
+print("Classes a regular run trains on now:", ", ".join(lib.classes(cutoff=CUTOFF)))
+plot_class_counts(counts_before, cutoff=CUTOFF);
+"""),
+    md("## Train the throw-away run at the lowered cutoff"),
+    code("""
+from imgcls.training import train
+
+run = train(ws, cutoff=THROWAWAY_CUTOFF, throwaway=True, max_epochs=MAX_EPOCHS, patience=PATIENCE, verbose=1)
+print(run)
+print("It knows the targets too:", [t for t in targets if t in run.classes])
+"""),
+    md("The deploy gate never promotes a throw-away run:"),
+    code("""
+from imgcls.evaluation import promote
+
+print(promote(run, ws, reason="notebook 05: only to find images for the classes under the cutoff"))
+"""),
+    md("""
+## Bulk identification, filtered to the classes just under the cutoff
+
+The `low_count_classes` filter keeps images predicted as a class with fewer than `CUTOFF`
+library images: exactly the targets, since the run knows no other class under it.
+"""),
+    code("""
+import os
+from imgcls.bulk import identify, low_count_classes, precision_at_thresholds
+from imgcls.sample import sample_truth
+
+results = identify(ws.unlabelled, run=run, workspace=ws, batch_size=BATCH_SIZE)
+results = results[[os.path.exists(p) for p in results["path"]]].reset_index(drop=True)  # files still in the pool
+candidates = low_count_classes(results, lib, below=CUTOFF)
+candidates = candidates[candidates["top1_class"].isin(targets)].reset_index(drop=True)
+print(f"{len(results)} pool images identified; {len(candidates)} predicted as", " or ".join(targets))
+HAS_TRUTH = ws.sample_labels_file.exists()
+truth = sample_truth(ws) if HAS_TRUTH else pd.DataFrame(columns=["path", "relpath", "label"])
+truth_of = dict(zip(truth["path"], truth["label"]))
+if HAS_TRUTH:
+    print("Precision of those candidates against the hidden labels:")
+    display(precision_at_thresholds(candidates, truth, thresholds=[0.0, 0.3, 0.5, 0.7, 0.9]))
+candidates.groupby("top1_class")["top1_score"].describe()
+"""),
+    md("""
+## Review in the grid, accept by code through its controls
+
+The reviewer (who here knows the hidden labels) pages through the candidates: a right
+prediction is accepted with the tile's accept button, a target predicted as the other target is
+corrected in the tile's class box, anything else is skipped. Without hidden labels, only
+predictions scoring at least `ACCEPT_SCORE` are accepted.
+"""),
+    code("""
+from IPython.display import HTML
+from imgcls.widgets import ReviewGrid
+
+grid = ReviewGrid(candidates, lib, page_size=PAGE_SIZE)
+grid
+"""),
+    code("""
+for page in range(grid.n_pages):
+    for tile in grid.visible_tiles:
+        true_label = truth_of.get(tile.path)
+        if true_label is None:
+            (tile.accept_button if tile.row["top1_score"] >= ACCEPT_SCORE else tile.skip_button).click()
+        elif true_label == tile.row["top1_class"]:
+            tile.accept_button.click()
+        elif true_label in targets:
+            tile.label_input.value = true_label
+        else:
+            tile.skip_button.click()
+    grid.next_button.click()
+display(HTML(grid.pending_label.value))
+grid.decisions.groupby(["action", "label"], dropna=False).size().rename("images")
+"""),
+    code("""
+grid.apply_button.click()
+display(HTML(grid.summary_html.value))
+"""),
+    md("## Counts after: the targets make the cutoff"),
+    code("""
+counts_after = lib.counts(cutoff=CUTOFF)
+compare = counts_before[["label", "n", "meets_cutoff"]].merge(
+    counts_after[["label", "n", "meets_cutoff"]], on="label", suffixes=("_before", "_after"))
+display(compare[compare["label"].isin(targets)])
+print("Classes a regular run trains on now:", ", ".join(lib.classes(cutoff=CUTOFF)))
+print("Targets now at the cutoff:", [t for t in targets if t in lib.classes(cutoff=CUTOFF)])
+plot_class_counts(counts_after, cutoff=CUTOFF);
+"""),
+    md("""
+The throw-away run has done its job; it stays in `runs/` (marked `throwaway`) for the record.
+The next regular run, a head swap from production in notebook 03, trains on the new class list.
+"""),
+]
