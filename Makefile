@@ -8,7 +8,7 @@ WS     ?= demo-workspace
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export KERAS_BACKEND ?= tensorflow
 
-.PHONY: venv demo test lab bench clean
+.PHONY: venv demo test lab bench clean chromium
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,16 @@ venv: $(BIN)/.installed
 demo: venv
 	$(BIN)/imgcls demo --workspace $(WS)
 
-test: venv
+# The browser test drives Debian's chromium (Playwright cannot download a browser here).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: /usr/bin/chromium missing and not root: the browser test will be skipped (fails under CI=true)"; fi; \
+	fi
+
+test: venv chromium
 	$(BIN)/python -m pytest -q
 
 lab: venv

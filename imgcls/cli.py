@@ -17,6 +17,9 @@ import pandas as pd
 
 from .config import DEFAULT_CUTOFF, THROWAWAY_CUTOFF
 
+# TensorFlow's start-up chatter (CUDA probing on a CPU machine) is noise on a terminal.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 __all__ = ["main", "build_parser"]
 
 
@@ -191,10 +194,195 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_ref(args):
+    return args.run or "production"
+
+
+def cmd_train(args) -> int:
+    from .training import train
+
+    ws = _workspace(args)
+    run = train(ws, model=args.model, cutoff=args.cutoff, max_epochs=args.max_epochs, patience=args.patience,
+                batch_size=args.batch_size, seed=args.seed, image_size=args.image_size,
+                throwaway=args.throwaway, run_id=args.run_id, resume=not args.no_resume,
+                verbose=0 if args.quiet else 1)
+    _print_run(run)
+    if args.throwaway and not args.no_identify:
+        from .bulk import throwaway_candidates
+
+        cands = throwaway_candidates(run, ws, progress=not args.quiet)
+        print(f"\nCandidates for the classes under the usual cutoff ({len(cands)} images):")
+        _print_table(cands.groupby("top1_class").size().rename("images").reset_index())
+    return 0
+
+
+def _print_run(run) -> None:
+    m = run.metrics
+    test = m.get("test", {}) if isinstance(m.get("test"), dict) else {}
+    bench = m.get("benchmark", {}) if isinstance(m.get("benchmark"), dict) else {}
+    print(f"run {run.run_id} ({run.model_name}, {len(run.classes)} classes"
+          f"{', throw-away' if run.throwaway else ''}; parent {run.parent or '-'})")
+    print(f"  folder: {run.path}")
+    for name, block in (("test", test), ("benchmark", bench)):
+        if block.get("accuracy") is not None:
+            print(f"  {name} accuracy: {block['accuracy']:.4f} on {block.get('n', '?')} images")
+    training = m.get("training", {})
+    if training.get("epochs_trained") is not None:
+        print(f"  epochs: {training['epochs_trained']} (best after {training.get('epochs_to_plateau')}), "
+              f"{training.get('wall_time_s', 0):.0f} s")
+
+
+def cmd_finetune(args) -> int:
+    from .finetune import next_generation
+    from .runs import load_run
+
+    ws = _workspace(args)
+    parent = load_run(_run_ref(args), ws)
+    run = next_generation(parent, ws, cutoff=args.cutoff, allow_lost_classes=args.allow_lost_classes,
+                          seed=args.seed, max_epochs=args.max_epochs, patience=args.patience,
+                          verbose=0 if args.quiet else 1)
+    _print_run(run)
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .models import get_model_spec, list_models
+
+    rows = [{"model": m, "input": "x".join(map(str, get_model_spec(m).default_input_shape[:2])),
+             "about": get_model_spec(m).description} for m in list_models()]
+    _print_table(pd.DataFrame(rows), as_json=args.json)
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from .runs import list_runs
+
+    _print_table(list_runs(_workspace(args)), as_json=args.json)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import evaluate
+
+    ws = _workspace(args)
+    result = evaluate(_run_ref(args), ws, split=args.split)
+    print(f"{args.split}: accuracy {result['summary']['accuracy']:.4f}, top-{result['summary']['k']} accuracy "
+          f"{result['summary']['top_k_accuracy']:.4f}")
+    _print_table(result["per_class"])
+    return 0
+
+
+def cmd_promote(args) -> int:
+    from .evaluation import promote
+
+    result = promote(args.run, _workspace(args), margin=args.margin, max_class_drop=args.max_class_drop,
+                     reason=args.reason)
+    print(("ACCEPTED: " if result.accepted else "REFUSED: ") + result.run_id)
+    for r in result.reasons:
+        print(f"  - {r}")
+    return 0 if result.accepted else 1
+
+
+def cmd_identify(args) -> int:
+    from .bulk import identify
+
+    ws = _workspace(args)
+    source = args.source or ws.unlabelled
+    results = identify(source, run=_run_ref(args), workspace=ws, k=args.k, batch_size=args.batch_size,
+                       progress=not args.quiet, resume=not args.no_resume)
+    print(f"{len(results)} images identified -> {results.attrs.get('results_path')}")
+    if results.attrs.get("n_errors"):
+        print(f"{results.attrs['n_errors']} unreadable files listed beside the results")
+    if len(results):
+        _print_table(results.groupby("top1_class")["top1_score"].agg(["size", "mean"]).reset_index())
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .serving import serve
+
+    serve(_workspace(args), run=_run_ref(args), host=args.host, port=args.port, keep_inputs=args.keep_inputs)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .reports import export_deck
+
+    written = export_deck(_workspace(args), freq=args.freq)
+    print(f"{len(written)} files written")
+    _print_table(written)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.workspace, max_epochs=args.max_epochs, pool_size=args.pool_size)
+    return 0
+
+
 def _add_model_commands(sub, add) -> None:
     """Sub-commands that need TensorFlow (imported only when they run)."""
-    # Filled in as the training, bulk, serving and report layers land.
-    del sub, add
+    p = add("train", cmd_train, "train from scratch until plateau (a new run under runs/)")
+    p.add_argument("--model", default=None, help="registered model name (imgcls models); default mini_inception")
+    p.add_argument("--cutoff", type=int, default=None, help=f"default {DEFAULT_CUTOFF}; throw-away runs often use {THROWAWAY_CUTOFF}")
+    p.add_argument("--max-epochs", type=int, default=None)
+    p.add_argument("--patience", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run-id", default=None, help="resume this run id if it was interrupted")
+    p.add_argument("--no-resume", action="store_true")
+    p.add_argument("--throwaway", action="store_true",
+                   help="never to be promoted; bulk-identifies the pool for classes under the usual cutoff")
+    p.add_argument("--no-identify", action="store_true", help="with --throwaway: skip the bulk identification")
+    p.add_argument("--quiet", action="store_true")
+
+    p = add("finetune", cmd_finetune, "next generation by head swap from a run (production by default)")
+    p.add_argument("--run", default=None, help="parent run id (default: production)")
+    p.add_argument("--cutoff", type=int, default=None)
+    p.add_argument("--max-epochs", type=int, default=None)
+    p.add_argument("--patience", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--allow-lost-classes", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+
+    p = add("models", cmd_models, "list the registered model names")
+    p.add_argument("--json", action="store_true")
+
+    p = add("runs", cmd_runs, "list the runs of the workspace")
+    p.add_argument("--json", action="store_true")
+
+    p = add("evaluate", cmd_evaluate, "evaluate a run on a split or the benchmark set")
+    p.add_argument("--run", default=None)
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "benchmark"])
+
+    p = add("promote", cmd_promote, "make a run the production model if it passes the deploy gate")
+    p.add_argument("run")
+    p.add_argument("--margin", type=float, default=0.0)
+    p.add_argument("--max-class-drop", type=float, default=0.2)
+    p.add_argument("--reason", default=None)
+
+    p = add("identify", cmd_identify, "bulk-identify a folder (default: unlabelled/) into a Parquet table")
+    p.add_argument("source", nargs="?", default=None)
+    p.add_argument("--run", default=None)
+    p.add_argument("--k", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--no-resume", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+
+    p = add("serve", cmd_serve, "serve a run over HTTP, logging every transaction")
+    p.add_argument("--run", default=None)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--keep-inputs", action="store_true")
+
+    p = add("report", cmd_report, "export the performance report deck into reports/")
+    p.add_argument("--freq", default="week", choices=["day", "week", "month"])
+
+    p = add("demo", cmd_demo, "the whole life cycle on the zoo sample (what make demo runs)")
+    p.add_argument("--max-epochs", type=int, default=40)
+    p.add_argument("--pool-size", type=int, default=3000)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -838,9 +838,10 @@ def plot_class_counts(counts: pd.DataFrame, *, cutoff: int, title: str | None = 
     Returns:
         A matplotlib Figure.
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(13.33, 5.5))
+    fig = Figure(figsize=(13.33, 5.5), layout="constrained")
+    ax = fig.subplots()
     colours = [
         "#bbbbbb" if lbl == UNKNOWN_CLASS else ("#2a7ab9" if ok else "#e39b2d")
         for lbl, ok in zip(counts["label"], counts["meets_cutoff"])
@@ -859,7 +860,6 @@ def plot_class_counts(counts: pd.DataFrame, *, cutoff: int, title: str | None = 
     ax.tick_params(labelsize=12)
     ax.legend(fontsize=12)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
     return fig
 
 
@@ -869,14 +869,15 @@ def plot_image_grid(paths, *, titles=None, ncols: int = 8, size: float = 1.6, su
     Returns:
         A matplotlib Figure.
     """
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     paths = [Path(p) for p in paths]
     titles = list(titles) if titles is not None else [p.name for p in paths]
     n = max(len(paths), 1)
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.35)), squeeze=False)
+    fig = Figure(figsize=(ncols * size, nrows * (size + 0.35)), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, p, t in zip(axes.flat, paths, titles):
@@ -887,5 +888,4 @@ def plot_image_grid(paths, *, titles=None, ncols: int = 8, size: float = 1.6, su
         ax.set_title(str(t)[:28], fontsize=8)
     if suptitle:
         fig.suptitle(suptitle, fontsize=13)
-    fig.tight_layout()
     return fig

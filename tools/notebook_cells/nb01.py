@@ -20,8 +20,8 @@ Set `WORKSPACE` to your own folder (see `data/README.md` for the layout); left e
 builds the embedded zoo sample.
 """),
     code("""
-WORKSPACE = ""                      # your project folder; "" = the zoo sample
-SAMPLE_DIR = "../demo-workspace"    # where the sample is built when WORKSPACE is ""
+WORKSPACE = ""                      # your project folder; empty: the zoo sample
+SAMPLE_DIR = "../demo-workspace"    # where the sample is built when WORKSPACE is empty
 SAMPLE_IMAGE_SIZE = 64
 SAMPLE_POOL_SIZE = 3000
 CUTOFF = 40
@@ -40,7 +40,7 @@ catalog.head()
     code("""
 counts = lib.counts()
 display(counts)
-plot_class_counts(counts, cutoff=ws.cutoff);
+plot_class_counts(counts, cutoff=ws.cutoff)
 """),
     md("## Flagged images\nFlags are kept by content hash, so they survive moves and renames."),
     code("""
@@ -48,7 +48,7 @@ flagged = catalog[catalog["staged"] | (catalog["turns"] > 0)]
 display(flagged.assign(sideways=flagged["turns"] > 0).groupby("label")[["staged", "sideways"]].sum())
 sideways = catalog[catalog["turns"] > 0]
 if len(sideways):
-    plot_image_grid(sideways["path"], titles=sideways["relpath"], suptitle="Stored sideways: turned before training");
+    display(plot_image_grid(sideways["path"], titles=sideways["relpath"], suptitle="Stored sideways: turned before training"))
 """),
     md("## Unreadable images\nThey never stop a scan; each is listed with its reason."),
     code("""
@@ -60,8 +60,8 @@ catalog.loc[~catalog["readable"], ["relpath", "error"]]
 dups = lib.duplicates()
 display(dups[["group", "kind", "relpath", "label"]])
 if len(dups):
-    plot_image_grid(dups["path"], titles=dups["kind"] + ": " + dups["relpath"], ncols=6,
-                    suptitle="Duplicate groups (consecutive thumbnails share a group)");
+    display(plot_image_grid(dups["path"], titles=dups["kind"] + ": " + dups["relpath"], ncols=6,
+                    suptitle="Duplicate groups (consecutive thumbnails share a group)"))
 """),
     md("## Splits\nAssigned from each image's content hash: stable as the library grows. "
        "The benchmark set is chosen once and never trained on."),

@@ -220,6 +220,7 @@ display(HTML(grid.summary_html.value))
 after = lib.counts()
 changes = counts_before[["label", "n"]].merge(after[["label", "n"]], on="label", how="outer",
                                               suffixes=("_before", "_after")).fillna(0)
+changes = changes.astype({"n_before": "int64", "n_after": "int64"})
 changes[changes["n_before"] != changes["n_after"]]
 """),
     code("""

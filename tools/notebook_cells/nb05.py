@@ -14,10 +14,14 @@ find them in the pool. The write-up's trick: lower the cutoff to 35 for one run,
 identify the pool with that model **only** to find images of the classes just under 40. The
 run is marked throw-away and is never promoted; once the classes have their images, the next
 regular run (notebook 03's head swap) includes them.
+
+The story starts from the sample as built, so by default this notebook builds a sample of its own
+(notebook 03's labelling round has already lifted sheep and giraffe in the shared demo workspace).
+Point `WORKSPACE` at your project to find images for its classes just under the cutoff.
 """),
     code("""
 WORKSPACE = ""                      # your project folder; empty: the zoo sample
-SAMPLE_DIR = "../demo-workspace"    # where the sample is built when WORKSPACE is empty
+SAMPLE_DIR = "../demo-workspace-throwaway"   # a sample of its own: notebook 03 lifts sheep and giraffe in ../demo-workspace
 SAMPLE_IMAGE_SIZE = 64
 SAMPLE_POOL_SIZE = 3000
 CUTOFF = 40                         # the real cutoff
@@ -27,7 +31,7 @@ MAX_EPOCHS = 8                      # full size: 150 (until the plateau, as any 
 PATIENCE = 3                        # full size: 10
 BATCH_SIZE = 64                     # images per model call during identification
 ACCEPT_SCORE = 0.9                  # without hidden labels: the grid accepts only scores at or above this
-PAGE_SIZE = 48                      # tiles per page of the review grid
+PAGE_SIZE = 24                      # tiles per page of the review grid (12, 24, 48 or 96)
 """, parameters=True),
     code(SETUP),
     code(OPEN_WS),
@@ -40,7 +44,8 @@ counts_before = lib.counts(cutoff=CUTOFF)
 between = counts_before[(counts_before["n"] >= THROWAWAY_CUTOFF) & ~counts_before["meets_cutoff"]
                         & (counts_before["label"] != "unknown")]
 targets = list(TARGETS) or between["label"].tolist()
-print(f"Just under the cutoff of {CUTOFF} (at least {THROWAWAY_CUTOFF}):", ", ".join(targets) or "none")
+print(f"Just under the cutoff of {CUTOFF} (at least {THROWAWAY_CUTOFF}):", ", ".join(targets)
+      or "none: nothing here needs a throw-away run")
 print("Classes a regular run trains on now:", ", ".join(lib.classes(cutoff=CUTOFF)))
 plot_class_counts(counts_before, cutoff=CUTOFF);
 """),
@@ -62,7 +67,9 @@ print(promote(run, ws, reason="notebook 05: only to find images for the classes 
 ## Bulk identification, filtered to the classes just under the cutoff
 
 The `low_count_classes` filter keeps images predicted as a class with fewer than `CUTOFF`
-library images: exactly the targets, since the run knows no other class under it.
+library images: exactly the targets, since the run knows no other class under it. A throw-away
+model is weak on exactly these classes (it saw few of their images), so the images that have a
+target as *second* choice are reviewed too, after the first-choice ones.
 """),
     code("""
 import os
@@ -71,24 +78,28 @@ from imgcls.sample import sample_truth
 
 results = identify(ws.unlabelled, run=run, workspace=ws, batch_size=BATCH_SIZE)
 results = results[[os.path.exists(p) for p in results["path"]]].reset_index(drop=True)  # files still in the pool
-candidates = low_count_classes(results, lib, below=CUTOFF)
-candidates = candidates[candidates["top1_class"].isin(targets)].reset_index(drop=True)
-print(f"{len(results)} pool images identified; {len(candidates)} predicted as", " or ".join(targets))
+first = low_count_classes(results, lib, below=CUTOFF)
+first = first[first["top1_class"].isin(targets)]
+second = results[results["top2_class"].isin(targets) & ~results["path"].isin(first["path"])]
+second = second.sort_values(["top2_class", "top2_score"], ascending=[True, False])
+candidates = pd.concat([first, second], ignore_index=True)
+print(f"{len(results)} pool images identified; {len(first)} predicted as", " or ".join(targets),
+      f"and {len(second)} more with one of them as second choice")
 HAS_TRUTH = ws.sample_labels_file.exists()
 truth = sample_truth(ws) if HAS_TRUTH else pd.DataFrame(columns=["path", "relpath", "label"])
 truth_of = dict(zip(truth["path"], truth["label"]))
 if HAS_TRUTH:
-    print("Precision of those candidates against the hidden labels:")
-    display(precision_at_thresholds(candidates, truth, thresholds=[0.0, 0.3, 0.5, 0.7, 0.9]))
-candidates.groupby("top1_class")["top1_score"].describe()
+    print("Precision of the first-choice candidates against the hidden labels:")
+    display(precision_at_thresholds(first, truth, thresholds=[0.0, 0.3, 0.5, 0.7, 0.9]))
+first.groupby("top1_class")["top1_score"].describe()
 """),
     md("""
 ## Review in the grid, accept by code through its controls
 
-The reviewer (who here knows the hidden labels) pages through the candidates: a right
-prediction is accepted with the tile's accept button, a target predicted as the other target is
-corrected in the tile's class box, anything else is skipped. Without hidden labels, only
-predictions scoring at least `ACCEPT_SCORE` are accepted.
+The reviewer (who here knows the hidden labels) pages through the candidates looking for the
+targets only: a right first or second choice is accepted with the tile's buttons, a target
+predicted as something else is corrected in the tile's class box, anything else is skipped.
+Without hidden labels, only target predictions scoring at least `ACCEPT_SCORE` are accepted.
 """),
     code("""
 from IPython.display import HTML
@@ -102,13 +113,16 @@ for page in range(grid.n_pages):
     for tile in grid.visible_tiles:
         true_label = truth_of.get(tile.path)
         if true_label is None:
-            (tile.accept_button if tile.row["top1_score"] >= ACCEPT_SCORE else tile.skip_button).click()
+            confident = tile.row["top1_class"] in targets and tile.row["top1_score"] >= ACCEPT_SCORE
+            (tile.accept_button if confident else tile.skip_button).click()
+        elif true_label not in targets:
+            tile.skip_button.click()
         elif true_label == tile.row["top1_class"]:
             tile.accept_button.click()
-        elif true_label in targets:
-            tile.label_input.value = true_label
+        elif true_label == tile.row["top2_class"]:
+            tile.second_button.click()
         else:
-            tile.skip_button.click()
+            tile.label_input.value = true_label
     grid.next_button.click()
 display(HTML(grid.pending_label.value))
 grid.decisions.groupby(["action", "label"], dropna=False).size().rename("images")

@@ -1,0 +1,179 @@
+"""Tests for imgcls.training: train until plateau, resume, skipped files, bake-off, plots.
+
+Everything runs on a tiny real workspace: 3 colour classes x 20 PNGs of
+32x32 pixels, the ``simple_cnn`` model at 32x32, 1-3 epochs.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from imgcls.config import open_workspace
+from imgcls.library import Library
+from imgcls.runs import RunNotFoundError, lineage, list_runs, load_run, partial_dir
+from imgcls.splits import assign_splits
+from imgcls.training import BAKEOFF_COLUMNS, bakeoff, plot_bakeoff, plot_history, train
+
+COLOURS = {"blue": (40, 40, 210), "green": (40, 200, 40), "red": (210, 40, 40)}
+FAST = dict(model="simple_cnn", image_size=32, batch_size=16, verbose=0)
+
+
+def make_workspace(root, *, per_class=20, seed=0):
+    """A workspace whose library has one folder of noisy solid-colour PNGs per class."""
+    ws = open_workspace(root, cutoff=10)
+    rng = np.random.default_rng(seed)
+    for label, colour in COLOURS.items():
+        folder = ws.library / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = np.asarray(colour)[None, None] + rng.normal(0, 25, (32, 32, 3))
+            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / f"{label}_{i:02d}.png")
+    return ws
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One run trained for 2 epochs; one training image turned to junk after the catalog was made."""
+    ws = make_workspace(tmp_path_factory.mktemp("trained") / "ws")
+    catalog = assign_splits(Library(ws).scan())
+    victim = catalog[catalog["split"] == "train"]["path"].iloc[0]
+    with open(victim, "wb") as f:
+        f.write(b"this is not a PNG any more")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = train(ws, catalog=catalog, max_epochs=2, patience=5, **FAST)
+    return ws, run, victim, [str(w.message) for w in caught]
+
+
+def test_train_writes_a_complete_run(trained):
+    ws, run, _, _ = trained
+    assert run.path == ws.runs / run.run_id
+    assert not partial_dir(ws, run.run_id).exists()
+    assert "-simple_cnn-g1-" in run.run_id
+    assert run.classes == ["blue", "green", "red"]
+    cfg = run.config
+    for key in ("model", "input_shape", "cutoff", "seed", "batch_size", "max_epochs", "patience",
+                "augmentation", "parent", "throwaway", "created", "library", "versions"):
+        assert key in cfg, key
+    assert cfg["model"] == "simple_cnn" and cfg["input_shape"] == [32, 32, 3] and cfg["cutoff"] == 10
+    assert cfg["augmentation"]["flip"] is True and cfg["parent"] is None and cfg["generation"] == 1
+    hist = run.history
+    assert hist["epoch"].tolist() == [1, 2]
+    assert {"loss", "accuracy", "top_k_accuracy", "val_loss", "val_accuracy", "epoch_time_s"} <= set(hist.columns)
+    m = run.metrics
+    assert m["training"]["epochs_trained"] == 2
+    assert 1 <= m["training"]["best_epoch"] == m["training"]["epochs_to_plateau"] <= 2
+    assert m["training"]["wall_time_s"] > 0
+    assert m["test"]["n"] > 0 and 0 <= m["test"]["accuracy"] <= 1 and m["test"]["top_k"] == 3
+    assert m["benchmark"] == {"n": 0, "accuracy": None, "top_k_accuracy": None, "top_k": 3, "loss": None}
+    assert set(run.splits["split"]) <= {"train", "val", "test"} and len(run.splits) == 60
+    assert any((run.logs_dir / "train").iterdir()) and any((run.logs_dir / "validation").iterdir())
+    ckpt = {p.name for p in run.checkpoints_dir.iterdir()}
+    assert "state.json" in ckpt and "epoch-0002.keras" in ckpt
+    row = list_runs(ws).set_index("run_id").loc[run.run_id]
+    assert row["model"] == "simple_cnn" and row["n_classes"] == 3 and row["epochs"] == 2
+    assert row["test_accuracy"] == m["test"]["accuracy"] and not row["production"]
+
+
+def test_saved_run_round_trips_with_same_predictions(trained):
+    ws, run, _, _ = trained
+    again = load_run(run.run_id, ws)
+    x = np.random.default_rng(1).uniform(0, 255, (6, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(again.model.predict(x, verbose=0), run.model.predict(x, verbose=0), atol=1e-5)
+    with pytest.raises(RunNotFoundError, match="No run is in production"):
+        load_run("production", ws)
+
+
+def test_file_broken_after_catalog_is_reported_not_fatal(trained):
+    _, run, victim, messages = trained
+    skipped = run.skipped
+    assert skipped["path"].tolist() == [victim]
+    assert skipped["split"].tolist() == ["train"] and skipped["reason"].iloc[0]
+    assert run.metrics["data"]["n_skipped"] == 1
+    assert any("could not be read" in m and os.path.basename(victim) in m for m in messages)
+
+
+def test_no_class_meets_cutoff_says_what_to_do(tmp_path):
+    ws = make_workspace(tmp_path / "ws", per_class=3)
+    with pytest.raises(ValueError) as err:
+        train(ws, cutoff=40, **FAST)
+    text = str(err.value)
+    assert "cutoff=40" in text and "blue 3" in text and "cutoff=3" in text and "sample" in text
+    with pytest.raises(ValueError, match="max_epochs"):
+        train(ws, max_epochs=0, **FAST)
+    with pytest.raises(ValueError, match="Unknown model name"):
+        train(ws, model="resnet9000", cutoff=1)
+
+
+class _InterruptAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        raise KeyboardInterrupt("simulated Ctrl-C")
+
+
+class _EpochRecorder(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_interrupted_fine_tuning_run_resumes_from_its_checkpoint(trained):
+    ws, parent, _, _ = trained
+    catalog = assign_splits(Library(ws).scan())
+    run_id = "resume-test"
+    # The fine-tuning loop's way in: a model with the right head plus the parent run id.
+    with pytest.raises(KeyboardInterrupt) as err:
+        train(ws, initial_model=parent.load_model(), parent=parent.run_id, catalog=catalog,
+              run_id=run_id, max_epochs=3, patience=5, callbacks=[_InterruptAfterFirstEpoch()], **FAST)
+    assert "resume" in " ".join(getattr(err.value, "__notes__", [])).lower()
+    folder = partial_dir(ws, run_id)
+    first = pd.read_csv(folder / "history.csv")
+    assert first["epoch"].tolist() == [1]
+    assert not (folder / "config.json").exists()  # an unfinished run never looks like a run
+    assert run_id not in list_runs(ws)["run_id"].tolist()
+    with pytest.raises(RunNotFoundError, match="never finished"):
+        load_run(run_id, ws)
+
+    recorder = _EpochRecorder()
+    run = train(ws, run_id=run_id, callbacks=[recorder], verbose=0)
+    assert recorder.epochs == [1, 2]  # 0-based: continued with epoch 2, then 3
+    hist = run.history
+    assert hist["epoch"].tolist() == [1, 2, 3]  # no duplicate epochs
+    pd.testing.assert_series_equal(hist["loss"].iloc[:1], first["loss"], check_exact=False)
+    assert run.metrics["training"]["sessions"] == 2
+    assert run.metrics["training"]["resumed_at_epochs"] == [1]
+    assert run.config["max_epochs"] == 3  # the saved settings, not train()'s defaults
+    assert run.config["model"] == "simple_cnn" and run.config["generation"] == 2
+    assert lineage(run) == [run_id, parent.run_id]
+    assert not folder.exists()
+    with pytest.raises(FileExistsError, match="finished already"):
+        train(ws, run_id=run_id, **FAST)
+
+
+def test_bakeoff_table_and_plots(trained):
+    ws, run, _, _ = trained
+    table = bakeoff(ws, ["simple_cnn"], epochs=1, image_size=32, batch_size=16, timing_seconds=0.05,
+                    augmentation=False, verbose=0)
+    assert list(table.columns) == BAKEOFF_COLUMNS
+    row = table.iloc[0]
+    assert row["model"] == "simple_cnn" and row["input_size"] == "32x32" and row["params"] > 0
+    assert 0 <= row["val_accuracy"] <= 1 and row["mean_epoch_time_s"] > 0
+    assert row["images_per_s_batch32"] > 0 and row["images_per_s_batch1"] > 0
+    fig = plot_bakeoff(table)
+    assert len(fig.axes) == 3
+    fig = plot_history(run)
+    assert [ax.get_title() for ax in fig.axes] == ["Loss", "Accuracy"]
+    assert len(plot_history(run.history).axes) == 2
+    with pytest.raises(ValueError, match="Unknown model name"):
+        bakeoff(ws, ["nope"])

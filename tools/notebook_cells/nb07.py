@@ -1,0 +1,72 @@
+"""Notebook 07: performance reports for decks."""
+
+from .common import OPEN_WS, SETUP, code, md
+
+NAME = "07_performance_reports.ipynb"
+
+CELLS = [
+    md("""
+# 07 · Performance reports
+
+Usage over time (to justify the cost), accuracy over time, by model version, by confidence and
+by class (to see how the latest model does against the previous one), and the share of
+transactions evaluated: each a table and a 16:9 figure whose title states the finding, with one
+colour per model version throughout. `export_deck` writes them all (PNG, SVG, PDF, CSV and a
+one-page summary) into `reports/`.
+
+Reports read only the transaction log and run metadata: they rebuild on a laptop without
+TensorFlow. On the sample, simulated traffic (clearly flagged as simulated in the log) gives
+them a story: two model versions over several weeks, with manual evaluations for a share of
+the requests. From a shell: `imgcls report --workspace PATH`.
+"""),
+    code("""
+WORKSPACE = ""                      # your project folder; empty: the zoo sample
+SAMPLE_DIR = "../demo-workspace"
+SAMPLE_IMAGE_SIZE = 64
+SAMPLE_POOL_SIZE = 3000
+CUTOFF = 40
+SIMULATE_WEEKS = 8                  # simulated traffic on the sample (0: none)
+SIMULATE_REQUESTS = 2000
+FREQ = "week"                       # "day", "week" or "month"
+""", parameters=True),
+    code(SETUP),
+    code(OPEN_WS),
+    md("## Simulated traffic (the zoo sample only)\nTwo model versions: the last two non-throw-away runs."),
+    code("""
+from imgcls.runs import list_runs
+from imgcls.serving import simulate_traffic
+from imgcls.translog import TransactionLog
+runs = list_runs(ws)
+keepers = list(runs.loc[~runs["throwaway"], "run_id"])[-2:] if len(runs) else []
+with TransactionLog(ws) as log:
+    simulated = int(log.transactions(columns=["simulated"])["simulated"].sum()) if log.count() else 0
+if ws.sample_labels_file.exists() and SIMULATE_WEEKS and keepers and not simulated:
+    simulate_traffic(ws, runs=keepers, weeks=SIMULATE_WEEKS, requests=SIMULATE_REQUESTS, seed=0)
+"""),
+    md("## Every report"),
+    code("""
+from imgcls.reports import build_figures, build_tables, export_deck
+tables = build_tables(ws, freq=FREQ)
+figures = build_figures(tables)
+list(tables)
+"""),
+    code("""
+display(tables["usage_over_time"].tail())
+figures["usage_over_time"]
+"""),
+    code("""
+display(tables["accuracy_by_version"])
+figures["accuracy_by_version"]
+"""),
+    code("figures['accuracy_over_time']"),
+    code("figures['accuracy_by_confidence']"),
+    code("figures['accuracy_by_predicted_class']"),
+    code("figures['accuracy_by_true_class']"),
+    code("figures['evaluated_share']"),
+    md("## Export the deck"),
+    code("""
+written = export_deck(ws, freq=FREQ)
+print(f"{len(written)} files written under {ws.reports}")
+written.head(12)
+"""),
+]
