@@ -206,10 +206,10 @@ def subject_rule_ms(size: int, k: int = 100) -> float:
     rng = np.random.default_rng(1)
     images = rng.integers(0, 255, (k, size, size, 3), dtype=np.uint8)
     images[:, : size // 2] = 200
-    start = time.perf_counter()
+    start = time.thread_time()  # CPU of this thread: steady on a shared machine
     for image in images:
         is_small_subject(image)
-    return (time.perf_counter() - start) / k * 1000.0
+    return (time.thread_time() - start) / k * 1000.0
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -286,6 +286,7 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio_uncached": round(ratio, 4),
         "ratio_cached": round(median["files_cached"] / median["memory"], 4),
         "ratio_tf_decode": round(median["files_tf_decode"] / median["memory"], 4),
+        "passed_cpu": bool(median_cpu["files"] / median_cpu["memory"] <= TARGET),
         "ratio_cpu": {
             k: round(median_cpu[k] / median_cpu["memory"], 4) for k in median_cpu if k != "memory"
         },

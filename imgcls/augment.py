@@ -248,7 +248,7 @@ def routed_augmentation(augmentation: Any) -> Callable[..., Any]:
     ``RandomZoom`` step that can zoom out, rows whose ``small_subject`` flag is
     true take the output of a zoom-in-only copy of that layer (see
     :func:`zoom_in_only`) instead; other steps are applied to the whole batch.
-    The extra zoom is computed only for batches that contain a flagged row.
+    The zoom-in-only copy runs on the flagged rows only.
     Works eagerly and inside ``tf.data`` / ``tf.function``.
 
     Augmentations that are not Sequentials of Keras layers (any callable) are
@@ -277,8 +277,11 @@ def routed_augmentation(augmentation: Any) -> Callable[..., Any]:
 
             def both(x=x, step=step, companion=companion, mask=mask):
                 full = step(x, training=True)
-                inward = x if companion is None else companion(x, training=True)
-                return tf.where(mask[:, None, None, None], tf.cast(inward, full.dtype), full)
+                rows = tf.where(mask)  # (k, 1) positions of the flagged images
+                inward = tf.gather_nd(x, rows)
+                if companion is not None:  # zoom in only, on the flagged rows only
+                    inward = companion(inward, training=True)
+                return tf.tensor_scatter_nd_update(full, rows, tf.cast(inward, full.dtype))
 
             def full_only(x=x, step=step):
                 return step(x, training=True)

@@ -87,6 +87,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from imgcls.runs import Run
 
 __all__ = [
+    "throwaway_candidates",
     "identify",
     "identify_unknown",
     "load_results",
@@ -1146,3 +1147,47 @@ def precision_at_thresholds(
             "precision": n_ok / n_acc if n_acc else float("nan"),
         })
     return pd.DataFrame(rows, columns=["threshold", "n_accepted", "share", "n_correct", "precision"])
+
+
+def throwaway_candidates(
+    run: "Run | str | os.PathLike",
+    workspace: Workspace | str | os.PathLike,
+    *,
+    source: str | os.PathLike | None = None,
+    cutoff: int = DEFAULT_CUTOFF,
+    progress: bool = True,
+    **options: Any,
+) -> pd.DataFrame:
+    """The throw-away run's purpose: pool images for classes just under the cutoff.
+
+    Identifies ``source`` (default the workspace's ``unlabelled/``) with the
+    throw-away ``run`` and keeps the images whose first or second choice is
+    one of the run's classes that are still under the usual ``cutoff`` in
+    the library, best scores first, ready for the review grid.
+
+    Args:
+        run: The throw-away run (any run works; the filter is what matters).
+        workspace: The workspace.
+        source: Folder or paths to identify.
+        cutoff: The usual cutoff the targets are under (default 40).
+        progress: Progress bar.
+        **options: Passed to :func:`identify`.
+
+    Returns:
+        The filtered results; ``attrs["targets"]`` lists the target classes.
+    """
+    from imgcls.config import open_workspace
+    from imgcls.runs import load_run
+
+    ws = open_workspace(workspace)
+    run = load_run(run, ws) if not hasattr(run, "classes") else run
+    counts = Library(ws).counts(cutoff=cutoff).set_index("label")["n"]
+    targets = [c for c in run.classes if int(counts.get(c, 0)) < cutoff]
+    results = identify(source if source is not None else ws.unlabelled, run=run, workspace=ws,
+                       progress=progress, **options)
+    second = results["top2_class"] if "top2_class" in results else pd.Series(False, index=results.index)
+    keep = results["top1_class"].isin(targets) | second.isin(targets)
+    out = results[keep].sort_values("top1_score", ascending=False).reset_index(drop=True)
+    out.attrs.update(results.attrs)
+    out.attrs["targets"] = targets
+    return out

@@ -960,6 +960,12 @@ class PromotionResult:
     def __str__(self) -> str:
         return self.explain()
 
+    def _repr_markdown_(self) -> str:  # a notebook shows the explanation, not the fields
+        head = (f"**Promoted `{self.run_id}` to production.**" if self.accepted
+                else f"**Refused to promote `{self.run_id}`.**")
+        lines = [head, ""] + [f"- {r}" for r in self.reasons] + [f"- *note:* {n}" for n in self.notes]
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (the promotions.jsonl line)."""
         return {

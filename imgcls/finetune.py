@@ -729,6 +729,27 @@ def headswap_speed_table(
     return pd.DataFrame(rows)
 
 
+def _finding(results: pd.DataFrame, means: Mapping[str, pd.Series]) -> str:
+    """Headline of the learning-curve slide, from the experiment's numbers."""
+    hs = results[results["arm"] == "head_swap"]
+    sc = results[results["arm"] == "scratch"]
+    reach = pd.to_numeric(hs["epochs_to_scratch_best"], errors="coerce")
+    scratch_best = pd.to_numeric(sc["best_epoch"], errors="coerce").mean()
+    if len(reach) and reach.notna().all():
+        return (f"Head swap reaches the from-scratch best in {reach.mean():.0f} epochs "
+                f"instead of {scratch_best:.0f}")
+    missed = f"missed the from-scratch best in {int(reach.isna().sum())} of {len(reach)} seeds"
+    if "head_swap" in means and "scratch" in means:
+        common = means["head_swap"].index.intersection(means["scratch"].index)
+        at = [e for e in (10, 5, 3, 1) if e in common]
+        if at:
+            a, b = float(means["head_swap"][at[0]]), float(means["scratch"][at[0]])
+            if a > b:
+                return (f"Head swap leads after {at[0]} epochs ({a:.0%} vs {b:.0%} val accuracy) "
+                        f"but {missed}")
+    return f"Head swap {missed} (from scratch needed {scratch_best:.0f} epochs)"
+
+
 def plot_learning_curves(
     runs: Any,
     *,
@@ -798,28 +819,31 @@ def plot_learning_curves(
     ax = fig.add_subplot()
     palette = ["#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
     groups: list[str] = []
+    by_group: dict[str, list[pd.Series]] = {}
+    experiment = results is not None
     for label, group, hist in curves:
         if metric not in hist:
             continue
         if group not in groups:
             groups.append(group)
         color = colors.get(group) or palette[groups.index(group) % len(palette)]
-        ax.plot(hist["epoch"], hist[metric], color=color, lw=2.5, alpha=0.85, label=label)
+        if experiment:  # thin lines per seed, the mean in bold below
+            ax.plot(hist["epoch"], hist[metric], color=color, lw=1.2, alpha=0.35)
+            by_group.setdefault(group, []).append(hist.set_index("epoch")[metric])
+        else:
+            ax.plot(hist["epoch"], hist[metric], color=color, lw=2.5, alpha=0.85, label=label)
+    means: dict[str, pd.Series] = {}
+    for group, series in by_group.items():
+        table = pd.concat(series, axis=1)
+        means[group] = table.dropna().mean(axis=1)  # while every seed is still training
+        ax.plot(means[group].index, means[group].to_numpy(), color=colors.get(group, "black"), lw=3.5,
+                label=f"{group.replace('_', ' ')} (mean of {len(series)} seed(s); thin: each seed)")
     if target is not None:
         ax.axhline(target, color="grey", ls="--", lw=2, label=f"from-scratch best (mean {target:.1%})")
     if title is None:
         title = metric.replace("_", " ") + " per epoch"
         if target is not None:
-            hs = results[results["arm"] == "head_swap"]
-            sc = results[results["arm"] == "scratch"]
-            reach = pd.to_numeric(hs["epochs_to_scratch_best"], errors="coerce")
-            scratch_best = pd.to_numeric(sc["best_epoch"], errors="coerce").mean()
-            if len(reach) and reach.notna().all():
-                title = (f"Head swap reaches the from-scratch best in {reach.mean():.0f} epochs "
-                         f"instead of {scratch_best:.0f}")
-            elif len(reach):
-                title = (f"Head swap did not reach the from-scratch best in {int(reach.isna().sum())} of "
-                         f"{len(reach)} seeds (from scratch needed {scratch_best:.0f} epochs)")
+            title = _finding(results, means)
     import textwrap
 
     fig.suptitle(textwrap.fill(title, 62), x=0.01, ha="left", fontsize=24, fontweight="bold")

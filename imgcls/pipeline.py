@@ -316,11 +316,16 @@ def make_dataset(
             first epoch; or a file path prefix to cache them on disk (use one
             per rows/size combination: a cache file is not invalidated when the
             rows change). Augmentation is applied after the cache, so it stays
-            random per epoch.
+            random per epoch. The memory cache holds ``n * h * w * 3`` bytes
+            (36 MB for 3,000 images at 64x64, 270 MB at 299x299) and removes
+            the decode from every epoch after the first (see the benchmark).
         skipped: A list; ``(path, reason)`` is appended for each file dropped.
 
     Returns:
         A ``tf.data.Dataset`` of ``(images, labels)``, batched and prefetched.
+        Its length is unknown to Keras until one epoch has run (files may
+        drop out), so ``fit`` shows no total in the first epoch and Keras
+        warns once "Your input ran out of data" at its end: expected, harmless.
 
     Raises:
         ValueError: If ``rows`` lacks columns, is empty, or has labels not in

@@ -338,6 +338,7 @@ def test_gate_never_promotes_throwaway(gate_ws, runs):
     _reset_gate(gate_ws)
     res = ev.promote(runs["good_throwaway"], gate_ws, reason="it is great")
     assert not res.accepted and "throw-away" in res.explain()
+    assert res._repr_markdown_().startswith("**Refused to promote `good_throwaway`.**")
     assert not gate_ws.production_file.exists()
     ev.promote(runs["all_red"], gate_ws)
     assert not ev.promote(runs["good_throwaway"], gate_ws).accepted

@@ -82,9 +82,17 @@ plot_learning_curves({"head swap (gen 1)": gen1, "from scratch (gen 1)": scratch
     md("## The full experiment\nOver several seeds, as `benchmarks/headswap_vs_scratch.py` runs it (when its results exist)."),
     code("""
 from pathlib import Path
-from imgcls.finetune import read_headswap_benchmark
-bench = Path("../benchmarks/results/headswap_vs_scratch.json")
-read_headswap_benchmark(bench) if bench.exists() else "run: python benchmarks/headswap_vs_scratch.py"
+from imgcls.finetune import (headswap_speed_table, headswap_verdict, read_headswap_benchmark,
+                             summarize_headswap)
+bench_file = Path("../benchmarks/results/headswap_vs_scratch.json")
+bench = read_headswap_benchmark(bench_file) if bench_file.exists() else None
+if bench is not None:
+    display(summarize_headswap(bench["runs"]))
+    print(headswap_verdict(bench["runs"])["text"])
+    display(headswap_speed_table(bench))
+    display(plot_learning_curves(bench))
+else:
+    print("run: python benchmarks/headswap_vs_scratch.py")
 """),
     md("## Evaluating generation 1"),
     code("""

@@ -149,7 +149,7 @@ from imgcls.library import plot_image_grid
 
 lowest = lowest_scores(results, n=N_LOWEST)
 plot_image_grid(lowest["path"], titles=lowest["top1_class"] + " " + lowest["top1_score"].round(2).astype(str),
-                ncols=8, suptitle=f"The {len(lowest)} lowest first-choice scores");
+                ncols=8, suptitle=f"The {len(lowest)} lowest first-choice scores")
 """),
     md("### Most uncertain first\nBy margin (first minus second score) or by entropy of all the scores."),
     code("""

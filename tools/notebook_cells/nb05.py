@@ -47,7 +47,7 @@ targets = list(TARGETS) or between["label"].tolist()
 print(f"Just under the cutoff of {CUTOFF} (at least {THROWAWAY_CUTOFF}):", ", ".join(targets)
       or "none: nothing here needs a throw-away run")
 print("Classes a regular run trains on now:", ", ".join(lib.classes(cutoff=CUTOFF)))
-plot_class_counts(counts_before, cutoff=CUTOFF);
+plot_class_counts(counts_before, cutoff=CUTOFF)
 """),
     md("## Train the throw-away run at the lowered cutoff"),
     code("""
@@ -139,7 +139,7 @@ compare = counts_before[["label", "n", "meets_cutoff"]].merge(
 display(compare[compare["label"].isin(targets)])
 print("Classes a regular run trains on now:", ", ".join(lib.classes(cutoff=CUTOFF)))
 print("Targets now at the cutoff:", [t for t in targets if t in lib.classes(cutoff=CUTOFF)])
-plot_class_counts(counts_after, cutoff=CUTOFF);
+plot_class_counts(counts_after, cutoff=CUTOFF)
 """),
     md("""
 The throw-away run has done its job; it stays in `runs/` (marked `throwaway`) for the record.

@@ -44,15 +44,19 @@ run.run_id
 from imgcls.serving import Predictor, start_server
 predictor = Predictor(ws, run="production")
 server = start_server(predictor)
+print("serving at", server.url)
 import httpx
 client = httpx.Client(base_url=server.url, timeout=30)
 display(client.get("/health").json(), client.get("/model").json())
 """),
     md("## Send requests"),
     code("""
+import os
 from imgcls.sample import sample_truth
 from imgcls.images import iter_image_files
 truth = sample_truth(ws) if ws.sample_labels_file.exists() else None
+if truth is not None:  # pool images labelled since (notebooks 03-05) have moved into the library
+    truth = truth[truth["path"].map(os.path.exists)]
 paths = (list(truth.loc[truth["label"] != "", "path"][:N_REQUESTS]) if truth is not None
          else [p for _, p in zip(range(N_REQUESTS), iter_image_files(ws.unlabelled))])
 answers = [client.post("/predict", files={"file": (p, open(p, "rb").read())}).json() for p in paths]
