@@ -209,32 +209,34 @@ def _positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | N
 
 
 # --------------------------------------------------------------------------
-# group commit
+# batching worker threads: group commit and batched inference
 # --------------------------------------------------------------------------
-class _GroupCommitWriter:
-    """One thread that commits the transaction rows of all waiting requests at once.
+class _BatchingWorker:
+    """One thread that serves the items of all waiting requests at once.
 
-    :meth:`submit` blocks until the row is committed and returns its id (or
-    raises the write error). While one batch is being committed the next
-    requests queue up; they go into the next commit. No request is delayed
-    on purpose: a lone request is committed immediately.
+    :meth:`submit` blocks until the item's result is ready (or raises its
+    error). While one batch is being processed, new requests queue up and
+    form the next batch; a lone request is processed at once (no waiting for
+    company). Subclasses implement :meth:`_process`, which must resolve every
+    future of the batch.
     """
 
-    def __init__(self, log: TransactionLog, *, max_batch: int = 256) -> None:
-        self._log = log
+    _name = "imgcls-worker"
+    _what = "worker"
+
+    def __init__(self, *, max_batch: int) -> None:
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
-        self.batches = 0  # commits made (for measurements)
-        self.rows = 0
-        self._thread = threading.Thread(target=self._loop, name="imgcls-log-writer", daemon=True)
+        self.batches = 0  # batches processed (for measurements)
+        self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
         self._thread.start()
 
-    def submit(self, record: dict) -> int:
+    def submit(self, item: Any) -> Any:
         if self._closed:
-            raise ValueError("The log writer is closed; the Predictor was closed.")
+            raise ValueError(f"The {self._what} is closed; the Predictor was closed.")
         future: Future = Future()
-        self._queue.put((record, future))
+        self._queue.put((item, future))
         return future.result()
 
     def _loop(self) -> None:
@@ -253,11 +255,35 @@ class _GroupCommitWriter:
                     stop = True
                     break
                 batch.append(nxt)
-            self._commit(batch)
+            self._process(batch)
             if stop:
                 return
 
-    def _commit(self, batch: list) -> None:
+    def _process(self, batch: list) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self, timeout: float = 10.0) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+
+class _GroupCommitWriter(_BatchingWorker):
+    """Commits the transaction rows of all waiting requests at once.
+
+    :meth:`submit` takes a row and returns its id once committed.
+    """
+
+    _name = "imgcls-log-writer"
+    _what = "log writer"
+
+    def __init__(self, log: TransactionLog, *, max_batch: int = 256) -> None:
+        self._log = log
+        self.rows = 0
+        super().__init__(max_batch=max_batch)
+
+    def _process(self, batch: list) -> None:
         try:
             ids = self._log.log_transactions([rec for rec, _ in batch])
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
@@ -276,72 +302,32 @@ class _GroupCommitWriter:
         for (_, fut), tid in zip(batch, ids):
             fut.set_result(tid)
 
-    def close(self, timeout: float = 10.0) -> None:
-        if not self._closed:
-            self._closed = True
-            self._queue.put(None)
-            self._thread.join(timeout)
 
+class _InferenceBatcher(_BatchingWorker):
+    """Runs the model on the images of all waiting requests at once.
 
-class _InferenceBatcher:
-    """One thread that runs the model on the images of all waiting requests at once.
-
-    :meth:`submit` blocks until the image's probabilities are ready. While
-    the model works on one batch, new requests queue up and form the next
-    batch; a lone request is run at once (no waiting for company).
+    :meth:`submit` takes one image and returns its probabilities.
     """
+
+    _name = "imgcls-inference"
+    _what = "inference thread"
 
     def __init__(self, infer, *, max_batch: int) -> None:
         self._infer = infer
-        self._max_batch = max_batch
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._closed = False
-        self.batches = 0  # model calls made (for measurements)
         self.images = 0
-        self._thread = threading.Thread(target=self._loop, name="imgcls-inference", daemon=True)
-        self._thread.start()
+        super().__init__(max_batch=max_batch)
 
-    def submit(self, pixels: np.ndarray) -> np.ndarray:
-        if self._closed:
-            raise ValueError("The inference thread is closed; the Predictor was closed.")
-        future: Future = Future()
-        self._queue.put((pixels, future))
-        return future.result()
-
-    def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
-            stop = False
-            while len(batch) < self._max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            try:
-                probs = self._infer(np.stack([pixels for pixels, _ in batch]))
-            except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
-                for _, fut in batch:
-                    fut.set_exception(exc)
-            else:
-                self.batches += 1
-                self.images += len(batch)
-                for (_, fut), p in zip(batch, probs):
-                    fut.set_result(p)
-            if stop:
-                return
-
-    def close(self, timeout: float = 10.0) -> None:
-        if not self._closed:
-            self._closed = True
-            self._queue.put(None)
-            self._thread.join(timeout)
+    def _process(self, batch: list) -> None:
+        try:
+            probs = self._infer(np.stack([pixels for pixels, _ in batch]))
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
+            for _, fut in batch:
+                fut.set_exception(exc)
+        else:
+            self.batches += 1
+            self.images += len(batch)
+            for (_, fut), p in zip(batch, probs):
+                fut.set_result(p)
 
 
 # --------------------------------------------------------------------------
