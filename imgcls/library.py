@@ -619,7 +619,6 @@ class Library:
         entries = self._journal_entries()
         done = [e for e in entries if e.get("state") == "done"]
         undone = {e["undoes"] for e in done if e.get("undoes")}
-        undone |= {e["undoes"] for e in entries if e.get("state") == "undo-mark"}
         cols = ["id", "batch", "time", "op", "src", "dst", "hash", "label", "undone"]
         rows = [
             {**{k: e.get(k) for k in cols[:-1]}, "undone": e["id"] in undone}
@@ -675,7 +674,7 @@ class Library:
             state.setdefault(e["id"], {}).update(e)
         fixed = []
         for op_id, e in state.items():
-            if e.get("state") in {"done", "aborted", "undo-mark"}:
+            if e.get("state") in {"done", "aborted"}:
                 continue
             src = Path(e["src"])
             dst = Path(e["dst"]) if e.get("dst") else None
