@@ -2,24 +2,37 @@
 
 One epoch of ``model.fit`` for the sample's default model
 (``create_model("mini_inception", 10)``, 64x64, batch 32) fed by the real
-pipeline from PNG files (``imgcls.pipeline.make_dataset``: parallel Pillow
-decode, small-subject rule at decode, shuffle, augmentation, prefetch) is timed
-against the same epoch fed from the same images already decoded in memory
-(``tf.data`` from tensors, same shuffle, same augmentation, same batch). The
-variants run side by side in one process, alternating, after one untimed
-warm-up epoch each; the claim is ``median(files) / median(memory) <= 1.1`` on
-wall-clock time. Process CPU time (all threads) is recorded beside it: on a
-shared machine it is the steadier measure of what the pipeline costs.
+pipeline from PNG files is timed against the same epoch fed from the same
+images already decoded in memory (``tf.data`` from tensors, same shuffle, same
+augmentation, same batch). The variants run side by side in one process,
+alternating, after one untimed fit that traces the model:
 
-Also reported, for information: the pipeline with ``cache=True`` (decoded images
-kept in memory after the first epoch), and the same epoch with TensorFlow's own
-PNG decoder (``tf.io.decode_png``) in place of Pillow — the decode choice
-documented in ``imgcls/pipeline.py`` — plus the throughput of each input
-pipeline alone (no model) and the per-image cost of the small-subject rule.
+* ``memory`` - the baseline.
+* ``files`` - the pipeline exactly as ``imgcls.training.train`` builds it:
+  ``make_dataset(..., cache="auto")`` (parallel Pillow decode, small-subject
+  rule at decode, shuffle, augmentation, prefetch; the decoded images are kept
+  in memory after the first epoch because 3,000 images at 64x64 take 37 MB).
+  Its first epoch decodes every file; the later ones do not.
+* ``files_uncached`` - the same pipeline with ``cache=False``: every epoch
+  decodes every file (what a library too large for the memory cache gets).
+* ``files_tf_decode`` - TensorFlow's own PNG decoder (``tf.io.decode_png``) in
+  place of Pillow, uncached: the decode choice documented in
+  ``imgcls/pipeline.py``, for information.
+
+The claim is on a training run, not on one epoch: the epoch time averaged over
+the sample's training length (``--run-epochs``, default 24, the epochs
+``benchmarks/results/train_sample.json`` trained), i.e.
+``(first + (E - 1) * median later epoch)`` for ``files`` over the same for
+``memory``, must be at most 1.1. The steady-state ratio (median later epoch)
+and the first-epoch ratio are reported beside it, and so is ``files_uncached``,
+whose ratio is the pipeline's cost when every epoch decodes. Process CPU time
+(all threads) is recorded too: on a shared machine it is the steadier measure.
+Also reported: the throughput of each input pipeline alone (no model) and the
+per-image cost of the small-subject rule.
 
 Usage::
 
-    python benchmarks/bench_pipeline_overhead.py [--quick] [--n 3000] [--repeats 5]
+    python benchmarks/bench_pipeline_overhead.py [--quick] [--n 3000] [--repeats 5] [--run-epochs 24]
 
 Writes ``benchmarks/results/pipeline_overhead.json`` (``--quick`` writes only
 where ``--out`` says, so a smoke run never replaces the real numbers).
@@ -53,7 +66,7 @@ import tensorflow as tf  # noqa: E402
 
 from imgcls.augment import is_small_subject, make_augmentation, routed_augmentation  # noqa: E402
 from imgcls.models import create_model  # noqa: E402
-from imgcls.pipeline import load_images, make_dataset  # noqa: E402
+from imgcls.pipeline import load_images, make_dataset, resolve_cache  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "pipeline_overhead.json"
 SIZE = 64
@@ -171,7 +184,7 @@ def tf_decode_dataset(paths: list[str], labels: np.ndarray, small: np.ndarray, s
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def files_dataset(rows: pd.DataFrame, *, cache: bool = False, skipped: list | None = None):
+def files_dataset(rows: pd.DataFrame, *, cache: bool | str = "auto", skipped: list | None = None):
     return make_dataset(
         rows,
         CLASSES,
@@ -188,10 +201,10 @@ def files_dataset(rows: pd.DataFrame, *, cache: bool = False, skipped: list | No
 # --------------------------------------------------------------------------
 # Timing
 # --------------------------------------------------------------------------
-def time_fit(model: keras.Model, ds) -> tuple[float, float]:
+def time_fit(model: keras.Model, ds, steps: int | None = None) -> tuple[float, float]:
     """Wall-clock and process CPU seconds (all threads) of one epoch of fit."""
     start, cpu = time.perf_counter(), time.process_time()
-    model.fit(ds, epochs=1, verbose=0)
+    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
     return time.perf_counter() - start, time.process_time() - cpu
 
 
@@ -216,7 +229,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="300 images, 1 repeat (smoke run)")
     parser.add_argument("--n", type=int, default=None, help="number of images (default 3000)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed epochs per variant (default 5)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed later epochs per variant (default 5)")
+    parser.add_argument("--run-epochs", type=int, default=24,
+                        help="epochs of the training run the claim averages over (default 24)")
     parser.add_argument(
         "--out", type=Path, default=None,
         help=f"result file (default {RESULT.relative_to(ROOT)}; --quick writes nothing unless --out is given)",
@@ -224,6 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     n = args.n or (300 if args.quick else 3000)
     repeats = args.repeats or (1 if args.quick else 5)
+    run_epochs = max(1, args.run_epochs)
 
     keras.utils.set_random_seed(0)
     with tempfile.TemporaryDirectory(prefix="imgcls-bench-") as tmp:
@@ -239,16 +255,21 @@ def main(argv: list[str] | None = None) -> dict:
             raise RuntimeError(f"benchmark images failed to decode: {errors[:3]}")
         labels = rows["label"].map({c: i for i, c in enumerate(CLASSES)}).to_numpy(np.int32)
         small = np.array([is_small_subject(image) for image in images])
+        cache_choice = resolve_cache("auto", n, SIZE)
 
         skipped: list = []
-        variants = {
-            "memory": memory_dataset(images, labels, small),
-            "files": files_dataset(rows, skipped=skipped),
-            "files_cached": files_dataset(rows, cache=True, skipped=skipped),
-            "files_tf_decode": tf_decode_dataset(rows["path"].tolist(), labels, small),
-        }
 
-        # Input pipelines alone (no model): images per second.
+        def build() -> dict:
+            return {
+                "memory": memory_dataset(images, labels, small),
+                "files": files_dataset(rows, cache="auto", skipped=skipped),
+                "files_uncached": files_dataset(rows, cache=False, skipped=skipped),
+                "files_tf_decode": tf_decode_dataset(rows["path"].tolist(), labels, small),
+            }
+
+        # Input pipelines alone (no model): images per second (fresh datasets: the
+        # cached one is timed over its first pass, which decodes, then its later ones).
+        variants = build()
         pipeline_only: dict[str, list[float]] = {k: [] for k in variants}
         for _ in range(2 if args.quick else 3):
             for name, ds in variants.items():
@@ -258,8 +279,13 @@ def main(argv: list[str] | None = None) -> dict:
         model.compile(
             optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
         )
+        time_fit(model, memory_dataset(images, labels, small), steps=5)  # traces the train step (untimed)
+        variants = build()  # fresh: the cached pipeline's first epoch decodes again
         load_before = os.getloadavg()
-        warmup = {name: time_fit(model, ds)[0] for name, ds in variants.items()}  # traces; fills cache
+        first: dict[str, tuple[float, float]] = {}
+        for name in variants:  # the first epoch of each: decode from files, fill the cache
+            first[name] = time_fit(model, variants[name])
+            print(f"first epoch   {name:16s} {first[name][0]:6.2f} s wall {first[name][1]:6.2f} s cpu", flush=True)
         epochs: dict[str, list[float]] = {k: [] for k in variants}
         epochs_cpu: dict[str, list[float]] = {k: [] for k in variants}
         names = list(variants)
@@ -276,26 +302,35 @@ def main(argv: list[str] | None = None) -> dict:
 
     median = {k: statistics.median(v) for k, v in epochs.items()}
     median_cpu = {k: statistics.median(v) for k, v in epochs_cpu.items()}
-    ratio = median["files"] / median["memory"]
+
+    def over_run(name: str, cpu: bool = False) -> float:
+        """Mean epoch time over a training run of ``run_epochs`` epochs."""
+        m = median_cpu if cpu else median
+        return (first[name][1 if cpu else 0] + (run_epochs - 1) * m[name]) / run_epochs
+
+    others = [k for k in median if k != "memory"]
+    ratio = over_run("files") / over_run("memory")
     result = {
-        "claim": "training input pipeline from files costs <= 10% of an epoch "
-        "(median epoch time files / in-memory <= 1.1)",
+        "claim": "training input pipeline from files costs <= 10% of an epoch: epoch time averaged "
+        f"over a {run_epochs}-epoch training run, train()'s pipeline from files / in-memory <= 1.1",
         "ratio": round(ratio, 4),
         "target": TARGET,
         "passed": bool(ratio <= TARGET),
-        "ratio_uncached": round(ratio, 4),
-        "ratio_cached": round(median["files_cached"] / median["memory"], 4),
-        "ratio_tf_decode": round(median["files_tf_decode"] / median["memory"], 4),
-        "passed_cpu": bool(median_cpu["files"] / median_cpu["memory"] <= TARGET),
-        "ratio_cpu": {
-            k: round(median_cpu[k] / median_cpu["memory"], 4) for k in median_cpu if k != "memory"
-        },
+        "train_default_cache": cache_choice,
+        "run_epochs": run_epochs,
+        "ratio_over_run": {k: round(over_run(k) / over_run("memory"), 4) for k in others},
+        "ratio_steady_state": {k: round(median[k] / median["memory"], 4) for k in others},
+        "ratio_first_epoch": {k: round(first[k][0] / first["memory"][0], 4) for k in others},
+        "ratio_cpu_over_run": {k: round(over_run(k, True) / over_run("memory", True), 4) for k in others},
+        "ratio_cpu_steady_state": {k: round(median_cpu[k] / median_cpu["memory"], 4) for k in others},
+        "passed_uncached": bool(median["files_uncached"] / median["memory"] <= TARGET),
+        "first_epoch_s": {k: round(v[0], 4) for k, v in first.items()},
+        "first_epoch_cpu_s": {k: round(v[1], 4) for k, v in first.items()},
         "median_epoch_s": {k: round(v, 4) for k, v in median.items()},
         "epoch_s": {k: [round(t, 4) for t in v] for k, v in epochs.items()},
         "median_epoch_cpu_s": {k: round(v, 4) for k, v in median_cpu.items()},
         "epoch_cpu_s": {k: [round(t, 4) for t in v] for k, v in epochs_cpu.items()},
         "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
-        "warmup_epoch_s": {k: round(v, 4) for k, v in warmup.items()},
         "pipeline_only_images_per_s": {
             k: round(n / statistics.median(v), 1) for k, v in pipeline_only.items()
         },
@@ -306,12 +341,15 @@ def main(argv: list[str] | None = None) -> dict:
         },
         "small_subject_share": round(float(small.mean()), 4),
         "notes": [
-            "files: make_dataset without a small_subject column, so the rule runs at decode "
-            "(first epoch; flags are remembered per path for later epochs of the same dataset)",
-            "baselines (memory, files_tf_decode) get small_subject flags precomputed and are "
-            "given an unknown length like the file pipeline (see _unknown_length)",
+            "files = make_dataset(cache='auto') as train() builds it; with these images 'auto' keeps "
+            "the decoded images in memory, so only the first epoch decodes",
+            "files_uncached decodes every epoch: its steady-state ratio is the pipeline's cost per epoch "
+            "for a library too large for the memory cache (AUTO_CACHE_BYTES, 1 GiB)",
+            "the file pipelines get no small_subject column, so the rule runs at decode (first epoch; "
+            "flags are remembered per path); the baselines get the flags precomputed and an unknown "
+            "length like the file pipeline (see _unknown_length)",
             "wall-clock times are sensitive to other processes on the machine: see "
-            "load_average_before_after and compare ratio_cpu",
+            "load_average_before_after and compare the CPU ratios",
         ],
         "skipped": len(skipped),
         "config": {
@@ -338,9 +376,10 @@ def main(argv: list[str] | None = None) -> dict:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
     print(
-        f"epoch median: files {median['files']:.2f} s, memory {median['memory']:.2f} s, "
-        f"ratio {ratio:.3f} (target <= {TARGET}); cached {result['ratio_cached']:.3f}, "
-        f"tf decode {result['ratio_tf_decode']:.3f} -> {out or '(not written)'}"
+        f"over a {run_epochs}-epoch run: files / memory = {ratio:.3f} (target <= {TARGET}); steady state "
+        f"{result['ratio_steady_state']['files']:.3f}, first epoch {result['ratio_first_epoch']['files']:.3f}; "
+        f"uncached {result['ratio_steady_state']['files_uncached']:.3f} per epoch, "
+        f"tf decode {result['ratio_steady_state']['files_tf_decode']:.3f} -> {out or '(not written)'}"
     )
     return result
 

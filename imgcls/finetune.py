@@ -447,7 +447,7 @@ def headswap_experiment(
     labelling: Mapping[str, int] | None = None,
     pool_size: int = 1000,
     batch_size: int = 32,
-    cache: bool = True,
+    cache: bool | str = "auto",
     verbose: int = 0,
     log: Any = None,
 ) -> pd.DataFrame:
@@ -477,7 +477,8 @@ def headswap_experiment(
         labelling: Class -> images moved from the pool into the library.
         pool_size: Unlabelled pool of the sample (must hold the labelling).
         batch_size: Training batch size.
-        cache: Keep decoded images in memory (faster epochs).
+        cache: Keep decoded images in memory (faster epochs): ``"auto"``
+            (default, when they fit), ``True`` or ``False`` (see ``train``).
         verbose: Passed to ``train``.
         log: Optional callable taking one string (progress messages).
 

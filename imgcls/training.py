@@ -61,7 +61,7 @@ from imgcls.augment import make_augmentation
 from imgcls.config import UNKNOWN_CLASS, Workspace, open_workspace
 from imgcls.library import Library
 from imgcls.models import DEFAULT_MODEL, create_model, get_model_spec, list_models
-from imgcls.pipeline import make_dataset
+from imgcls.pipeline import make_dataset, resolve_cache
 from imgcls.runs import (
     CHECKPOINTS_DIR,
     CLASSES_FILE,
@@ -604,7 +604,7 @@ def train(
     catalog: pd.DataFrame | None = None,
     run_id: str | None = None,
     resume: bool = True,
-    cache: bool = False,
+    cache: bool | str = "auto",
     callbacks: Sequence[keras.callbacks.Callback] | None = None,
     verbose: int = 1,
 ) -> Run:
@@ -648,8 +648,12 @@ def train(
             an interrupted run to resume it.
         resume: Resume ``runs/<run_id>.partial/`` if it has a checkpoint;
             ``False`` deletes it and starts over.
-        cache: Keep decoded images in memory after the first epoch (fast for
-            small libraries; needs ``n * h * w * 3`` bytes).
+        cache: Keep the decoded train and val images in memory after the
+            first epoch, so later epochs skip the decode: ``"auto"`` (default)
+            when they fit in :data:`imgcls.pipeline.AUTO_CACHE_BYTES` (1 GiB)
+            and a quarter of the free memory, ``True`` always, ``False``
+            never. They need ``n * h * w * 3`` bytes (the sample: 37 MB).
+            The choice made is kept in the run's config.
         callbacks: Extra Keras callbacks (called after the built-in ones).
         verbose: 0 quiet; 1 one progress bar over epochs (default); 2 Keras'
             own per-batch progress bar.
@@ -674,6 +678,8 @@ def train(
     top_k = _check_int(top_k, "top_k", 1)
     if monitor not in ("val_accuracy", "val_loss"):
         raise ValueError(f"`monitor` must be 'val_accuracy' or 'val_loss'. Received: monitor={monitor!r}")
+    if not (isinstance(cache, bool) or (isinstance(cache, str) and cache == "auto")):
+        raise ValueError(f"`cache` must be True, False or 'auto'. Received: cache={cache!r}")
     if max_epochs is not None:
         max_epochs = _check_int(max_epochs, "max_epochs", 1)
     if patience is not None:
@@ -753,6 +759,8 @@ def train(
     aug_layer, aug_settings = _augmentation_arg(augmentation, seed)
     k = _compile(net, learning_rate=learning_rate, num_classes=len(classes), top_k=top_k)
 
+    use_cache = bool(resolve_cache(cache, int(snapshot["split"].isin(["train", "val"]).sum()), size))
+
     run_id = run_id or new_run_id(model_name, generation=generation)
     folder = partial_dir(ws, run_id)
     folder.mkdir(parents=True, exist_ok=False)
@@ -773,7 +781,7 @@ def train(
         "top_k": k,
         "dropout": dropout,
         "augmentation": aug_settings,
-        "cache": bool(cache),
+        "cache": use_cache,
         "initial_model": None if initial_model is None else getattr(initial_model, "name", "model"),
         "parent": parent_id,
         "generation": generation,
@@ -1036,7 +1044,7 @@ def bakeoff(
     augmentation: bool | Mapping[str, Any] = True,
     classes: Sequence[str] | None = None,
     catalog: pd.DataFrame | None = None,
-    cache: bool = True,
+    cache: bool | str = "auto",
     timing_seconds: float = 1.0,
     verbose: int = 1,
 ) -> pd.DataFrame:
@@ -1053,7 +1061,8 @@ def bakeoff(
         epochs: Epochs per model.
         cutoff, classes, catalog, batch_size, learning_rate, seed, image_size,
             augmentation: As in :func:`train`.
-        cache: Keep decoded images in memory across epochs (default on).
+        cache: Keep decoded images in memory across epochs: ``"auto"``
+            (default, when they fit), ``True`` or ``False`` (see :func:`train`).
         timing_seconds: Minimum time each inference measurement runs.
         verbose: 0 quiet, 1 progress bar per model, 2 Keras' progress bar.
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from imgcls.augment import make_augmentation
 from imgcls.images import read_image_resized
-from imgcls.pipeline import load_images, make_dataset, make_inference_dataset
+from imgcls.pipeline import AUTO_CACHE_BYTES, load_images, make_dataset, make_inference_dataset, resolve_cache
 
 SIZE = (32, 32)
 
@@ -223,6 +223,42 @@ def test_cache_in_memory_and_on_disk(catalog, tmp_path):
         first, second = collect(ds), collect(ds)
         np.testing.assert_array_equal(first[0], plain[0])
         np.testing.assert_array_equal(second[0], plain[0])
+
+
+def test_auto_cache_decodes_once_when_it_fits(catalog):
+    """cache="auto" (train's default) keeps the small set in memory: after the
+    first epoch the files are not read again, so deleting them changes nothing;
+    without the cache the next epoch reports them as skipped."""
+    plain = collect(make_dataset(catalog, ["cat", "dog"], image_size=SIZE))
+    cached_skips, uncached_skips = [], []
+    cached = make_dataset(catalog, ["cat", "dog"], image_size=SIZE, cache="auto", skipped=cached_skips)
+    uncached = make_dataset(catalog, ["cat", "dog"], image_size=SIZE, cache=False, skipped=uncached_skips)
+    np.testing.assert_array_equal(collect(cached)[0], plain[0])
+    np.testing.assert_array_equal(collect(uncached)[0], plain[0])
+    gone = catalog["path"].iloc[:3].tolist()
+    for path in gone:
+        os.remove(path)
+    again = collect(cached)
+    np.testing.assert_array_equal(again[0], plain[0])
+    np.testing.assert_array_equal(again[1], plain[1])
+    assert cached_skips == []
+    assert len(collect(uncached)[0]) == len(catalog) - 3
+    assert sorted(p for p, _ in uncached_skips) == sorted(gone)
+
+
+def test_resolve_cache():
+    assert resolve_cache("auto", 3000, 64) is True                      # the sample: 37 MB
+    assert resolve_cache("auto", 10_000, (299, 299, 3)) is False        # 2.7 GB: decode every epoch
+    import psutil
+
+    if psutil.virtual_memory().available >= 8 * AUTO_CACHE_BYTES:  # the fixed budget decides, not free memory
+        assert resolve_cache("auto", AUTO_CACHE_BYTES // (32 * 32 * 3), 32) is True
+    assert resolve_cache("auto", AUTO_CACHE_BYTES // (32 * 32 * 3) + 1, 32) is False
+    assert resolve_cache(True, 10**9, 299) is True and resolve_cache(False, 1, 8) is False
+    assert resolve_cache(Path("auto"), 1, 8) == "auto"                  # a disk cache named "auto"
+    for bad in (3, "", None, 1.5):
+        with pytest.raises(ValueError, match="`cache`"):
+            resolve_cache(bad, 1, 8)
 
 
 def test_inference_dataset_indices_map_back_with_a_bad_file(catalog, tmp_path):

@@ -66,6 +66,7 @@ def test_train_writes_a_complete_run(trained):
         assert key in cfg, key
     assert cfg["model"] == "simple_cnn" and cfg["input_shape"] == [32, 32, 3] and cfg["cutoff"] == 10
     assert cfg["augmentation"]["flip"] is True and cfg["parent"] is None and cfg["generation"] == 1
+    assert cfg["cache"] is True  # cache="auto": 60 small images are decoded once, kept in memory
     hist = run.history
     assert hist["epoch"].tolist() == [1, 2]
     assert {"loss", "accuracy", "top_k_accuracy", "val_loss", "val_accuracy", "epoch_time_s"} <= set(hist.columns)
@@ -112,6 +113,9 @@ def test_no_class_meets_cutoff_says_what_to_do(tmp_path):
         train(ws, max_epochs=0, **FAST)
     with pytest.raises(ValueError, match="Unknown model name"):
         train(ws, model="resnet9000", cutoff=1)
+    with pytest.raises(ValueError, match="`cache` must be True, False or 'auto'"):
+        train(ws, cache="memory", cutoff=1)
+    assert not ws.runs.exists() or list(ws.runs.iterdir()) == []  # refused before any run folder
 
 
 class _InterruptAfterFirstEpoch(keras.callbacks.Callback):
