@@ -1163,7 +1163,13 @@ def throwaway_candidates(
     Identifies ``source`` (default the workspace's ``unlabelled/``) with the
     throw-away ``run`` and keeps the images whose first or second choice is
     one of the run's classes that are still under the usual ``cutoff`` in
-    the library, best scores first, ready for the review grid.
+    the library, ready for the review grid. A throw-away model is weak on
+    exactly these classes (it saw few of their images), so second choices
+    count too. Three columns are added: ``candidate`` (the target class),
+    ``candidate_score`` (its score) and ``choice`` (1 when it is the first
+    choice, 2 when the second). First-choice candidates come first, each
+    group best score first. Images no longer at their path (moved since an
+    earlier identification of the same pool) are left out.
 
     Args:
         run: The throw-away run (any run works; the filter is what matters).
@@ -1174,7 +1180,9 @@ def throwaway_candidates(
         **options: Passed to :func:`identify`.
 
     Returns:
-        The filtered results; ``attrs["targets"]`` lists the target classes.
+        The filtered results; ``attrs["targets"]`` lists the target classes
+        (empty, and so no rows, when every class of the run makes ``cutoff``)
+        and ``attrs["n_identified"]`` counts the pool images identified.
     """
     from imgcls.config import open_workspace
     from imgcls.runs import load_run
@@ -1185,9 +1193,17 @@ def throwaway_candidates(
     targets = [c for c in run.classes if int(counts.get(c, 0)) < cutoff]
     results = identify(source if source is not None else ws.unlabelled, run=run, workspace=ws,
                        progress=progress, **options)
-    second = results["top2_class"] if "top2_class" in results else pd.Series(False, index=results.index)
-    keep = results["top1_class"].isin(targets) | second.isin(targets)
-    out = results[keep].sort_values("top1_score", ascending=False).reset_index(drop=True)
+    results = results[[os.path.exists(p) for p in results["path"]]]  # moved out since: nothing to review
+    top2 = results["top2_class"] if "top2_class" in results else pd.Series(None, index=results.index, dtype=object)
+    top2_score = results["top2_score"] if "top2_score" in results else pd.Series(0.0, index=results.index)
+    first = results["top1_class"].isin(targets)
+    keep = first | top2.isin(targets)
+    out = results[keep].copy()
+    out["candidate"] = results["top1_class"].where(first, top2)[keep]
+    out["candidate_score"] = results["top1_score"].where(first, top2_score)[keep].astype(float)
+    out["choice"] = np.where(first[keep], 1, 2)
+    out = out.sort_values(["choice", "candidate_score", "path"], ascending=[True, False, True]).reset_index(drop=True)
     out.attrs.update(results.attrs)
     out.attrs["targets"] = targets
+    out.attrs["n_identified"] = len(results)
     return out

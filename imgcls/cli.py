@@ -201,6 +201,8 @@ def _run_ref(args):
 def cmd_train(args) -> int:
     from .training import train
 
+    if args.throwaway and args.cutoff is None:
+        args.cutoff = THROWAWAY_CUTOFF
     ws = _workspace(args)
     run = train(ws, model=args.model, cutoff=args.cutoff, max_epochs=args.max_epochs, patience=args.patience,
                 batch_size=args.batch_size, seed=args.seed, image_size=args.image_size,
@@ -210,9 +212,20 @@ def cmd_train(args) -> int:
     if args.throwaway and not args.no_identify:
         from .bulk import throwaway_candidates
 
-        cands = throwaway_candidates(run, ws, progress=not args.quiet)
-        print(f"\nCandidates for the classes under the usual cutoff ({len(cands)} images):")
-        _print_table(cands.groupby("top1_class").size().rename("images").reset_index())
+        cands = throwaway_candidates(run, ws, cutoff=DEFAULT_CUTOFF, progress=not args.quiet)
+        targets = cands.attrs["targets"]
+        print(f"\n{cands.attrs['n_identified']} pool images identified. Classes under the usual cutoff of "
+              f"{DEFAULT_CUTOFF}: {', '.join(targets) or 'none'}; {len(cands)} candidate images"
+              f" -> {cands.attrs.get('results_path')}")
+        if len(cands):
+            table = cands.groupby(["candidate", "choice"]).size().unstack(fill_value=0)
+            table = table.reindex(columns=[1, 2], fill_value=0)
+            table.columns = ["as first choice", "as second choice"]
+            _print_table(table.reset_index())
+            print("Review them in the grid (notebook 05), or file them: imgcls add <paths> --label <class> --move")
+        elif targets:
+            print(f"No pool image has {' or '.join(targets)} as its first or second choice. The run may be "
+                  "too weak on them: train it longer (--max-epochs, --patience), or label a few by hand.")
     return 0
 
 
@@ -325,7 +338,8 @@ def _add_model_commands(sub, add) -> None:
     """Sub-commands that need TensorFlow (imported only when they run)."""
     p = add("train", cmd_train, "train from scratch until plateau (a new run under runs/)")
     p.add_argument("--model", default=None, help="registered model name (imgcls models); default mini_inception")
-    p.add_argument("--cutoff", type=int, default=None, help=f"default {DEFAULT_CUTOFF}; throw-away runs often use {THROWAWAY_CUTOFF}")
+    p.add_argument("--cutoff", type=int, default=None,
+                   help=f"default {DEFAULT_CUTOFF}; with --throwaway default {THROWAWAY_CUTOFF}")
     p.add_argument("--max-epochs", type=int, default=None)
     p.add_argument("--patience", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=32)

@@ -225,6 +225,65 @@ def test_identify_unknown_and_in_unknown(ws_run, tmp_path):
     assert bulk.in_unknown(pool_res, ws)["path"].tolist() == [str(copy)]
 
 
+def _colour_run(ws):
+    """A run that predicts by the dominant colour channel: red antelope, green cow, blue zebra."""
+    import keras
+
+    from imgcls.runs import save_run
+
+    inputs = keras.Input((16, 16, 3))
+    pooled = keras.layers.GlobalAveragePooling2D(name="avg_pool")(keras.layers.Rescaling(1 / 255)(inputs))
+    outputs = keras.layers.Dense(3, activation="softmax", name="predictions")(pooled)
+    model = keras.Model(inputs, outputs, name="colour_net")
+    model.get_layer("predictions").set_weights([np.eye(3, dtype="float32") * 8, np.zeros(3, "float32")])
+    return save_run(ws, model, classes=CLASSES, run_id="colour-run", config={"model": "colour_net"})
+
+
+def _solid(path: Path, rgb) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((16, 16, 3), rgb, np.uint8)).save(path)
+    return path
+
+
+def test_throwaway_candidates_target_only_classes_under_the_cutoff(tmp_path):
+    ws = open_workspace(tmp_path / "ws")
+    run = _colour_run(ws)
+    for cls, n in {"antelope": 42, "cow": 40, "zebra": 36}.items():  # only zebra is under 40
+        _write_images(ws.library / cls, n, seed=len(cls), nested=False, size=16)
+    pool = tmp_path / "pool"
+    blue = [_solid(pool / f"blue_{i}.png", (40, 90 + 10 * i, 230)) for i in range(4)]      # zebra first
+    green = [_solid(pool / "b" / f"green_{i}.png", (30, 220, 120 + 20 * i)) for i in range(3)]  # cow, then zebra
+    others = [_solid(pool / f"red_{i}.png", (230, 120, 40)) for i in range(3)]               # antelope, then cow
+    others.append(_solid(pool / "greenish_red.png", (150, 230, 20)))                        # cow, then antelope
+    (pool / "b" / "not_an_image.jpg").write_text("<html>404</html>")
+
+    cands = bulk.throwaway_candidates(run, ws, source=pool, batch_size=4, progress=False)
+    assert cands.attrs["targets"] == ["zebra"] and cands.attrs["n_identified"] == 11
+    assert (cands["candidate"] == "zebra").all()
+    firsts, seconds = cands[cands["choice"] == 1], cands[cands["choice"] == 2]
+    assert sorted(firsts["path"]) == sorted(map(str, blue)) and (firsts["top1_class"] == "zebra").all()
+    assert sorted(seconds["path"]) == sorted(map(str, green))
+    assert (seconds["top1_class"] == "cow").all() and (seconds["top2_class"] == "zebra").all()
+    np.testing.assert_array_equal(firsts["candidate_score"], firsts["top1_score"])
+    np.testing.assert_array_equal(seconds["candidate_score"], seconds["top2_score"])
+    assert cands["choice"].tolist() == [1] * 4 + [2] * 3  # first choices first, each best score first
+    assert firsts["candidate_score"].is_monotonic_decreasing and seconds["candidate_score"].is_monotonic_decreasing
+    assert not set(map(str, others)) & set(cands["path"])
+    assert len(bulk.load_errors(cands.attrs["results_path"])) == 1  # the bad file is reported
+
+    # A candidate filed since (e.g. by an earlier review) is not offered again,
+    # and nothing is identified twice.
+    filed = ws.library / "zebra" / "filed.png"
+    os.rename(blue[0], filed)
+    again = bulk.throwaway_candidates(run, ws, source=pool, batch_size=4, progress=False)
+    assert str(blue[0]) not in set(again["path"]) and len(again) == 6 and again.attrs["n_identified"] == 10
+    assert len(bulk.load_results(again.attrs["results_path"])) == 11
+
+    # With the usual cutoff lowered to 30 every class makes it: no targets, no candidates.
+    none = bulk.throwaway_candidates(run, ws, source=pool, cutoff=30, progress=False)
+    assert none.attrs["targets"] == [] and len(none) == 0
+
+
 # --------------------------------------------------------------------------
 # Filters on a hand-made table (no model)
 # --------------------------------------------------------------------------

@@ -68,3 +68,36 @@ def test_errors_are_actionable_and_exit_2(sample_ws):
     assert bad.returncode == 2 and "Invalid class name" in bad.stderr and src.exists()
     missing = run("library", "-w", sample_ws / "nope", check=False)
     assert missing.returncode == 2 and "No workspace" in missing.stderr
+
+
+def test_train_throwaway_finds_candidates_and_is_never_promoted(sample_ws):
+    """`imgcls train --throwaway`: the lowered cutoff (35 by default) takes in
+    sheep (38) and giraffe (36), the run is flagged throw-away, the pool is
+    identified for exactly those two classes, and the gate refuses the run."""
+    out = run("train", "-w", sample_ws, "--throwaway", "--max-epochs", 8, "--image-size", 32,
+              "--batch-size", 64, "--quiet").stdout
+    runs = json.loads(run("runs", "-w", sample_ws, "--json").stdout)
+    assert len(runs) == 1 and runs[0]["throwaway"] is True and runs[0]["n_classes"] == 9
+    run_id = runs[0]["run_id"]
+    from imgcls.bulk import throwaway_candidates
+    from imgcls.runs import load_run
+
+    trained = load_run(run_id, sample_ws)
+    assert trained.throwaway and trained.config["cutoff"] == 35
+    assert {"sheep", "giraffe"} <= set(trained.classes) and "zebra" not in trained.classes
+    assert f"run {run_id} (mini_inception, 9 classes, throw-away" in out
+    assert "200 pool images identified. Classes under the usual cutoff of 40: giraffe, sheep" in out
+
+    # The same candidates from the API (identify resumes from the results file the command wrote).
+    cands = throwaway_candidates(run_id, sample_ws, progress=False)
+    assert cands.attrs["targets"] == ["giraffe", "sheep"] and cands.attrs["n_identified"] == 200
+    assert len(cands) > 0 and set(cands["candidate"]) <= {"giraffe", "sheep"}  # 41 here, 1 after 3 epochs
+    assert f"{len(cands)} candidate images" in out
+    printed = [" ".join(line.split()) for line in out.splitlines()]
+    for candidate, group in cands.groupby("candidate"):
+        firsts, seconds = int((group["choice"] == 1).sum()), int((group["choice"] == 2).sum())
+        assert f"{candidate} {firsts} {seconds}" in printed, (candidate, firsts, seconds, out)
+
+    refused = run("promote", "-w", sample_ws, run_id, check=False)
+    assert refused.returncode == 1 and "REFUSED" in refused.stdout and "throw-away" in refused.stdout
+    assert not (sample_ws / "runs" / "production.json").exists()

@@ -66,32 +66,27 @@ print(promote(run, ws, reason="notebook 05: only to find images for the classes 
     md("""
 ## Bulk identification, filtered to the classes just under the cutoff
 
-The `low_count_classes` filter keeps images predicted as a class with fewer than `CUTOFF`
-library images: exactly the targets, since the run knows no other class under it. A throw-away
-model is weak on exactly these classes (it saw few of their images), so the images that have a
+`throwaway_candidates` identifies the pool with the throw-away run and keeps the images whose
+first or second choice is a class still under the usual cutoff: exactly the targets. A
+throw-away model is weak on these classes (it saw few of their images), so the images with a
 target as *second* choice are reviewed too, after the first-choice ones.
 """),
     code("""
-import os
-from imgcls.bulk import identify, low_count_classes, precision_at_thresholds
+from imgcls.bulk import precision_at_thresholds, throwaway_candidates
 from imgcls.sample import sample_truth
 
-results = identify(ws.unlabelled, run=run, workspace=ws, batch_size=BATCH_SIZE)
-results = results[[os.path.exists(p) for p in results["path"]]].reset_index(drop=True)  # files still in the pool
-first = low_count_classes(results, lib, below=CUTOFF)
-first = first[first["top1_class"].isin(targets)]
-second = results[results["top2_class"].isin(targets) & ~results["path"].isin(first["path"])]
-second = second.sort_values(["top2_class", "top2_score"], ascending=[True, False])
-candidates = pd.concat([first, second], ignore_index=True)
-print(f"{len(results)} pool images identified; {len(first)} predicted as", " or ".join(targets),
-      f"and {len(second)} more with one of them as second choice")
+candidates = throwaway_candidates(run, ws, cutoff=CUTOFF, batch_size=BATCH_SIZE)
+first = candidates[candidates["choice"] == 1]
+print(f"{candidates.attrs['n_identified']} pool images identified; {len(first)} predicted as",
+      " or ".join(candidates.attrs["targets"]),
+      f"and {len(candidates) - len(first)} more with one of them as second choice")
 HAS_TRUTH = ws.sample_labels_file.exists()
 truth = sample_truth(ws) if HAS_TRUTH else pd.DataFrame(columns=["path", "relpath", "label"])
 truth_of = dict(zip(truth["path"], truth["label"]))
 if HAS_TRUTH:
     print("Precision of the first-choice candidates against the hidden labels:")
     display(precision_at_thresholds(first, truth, thresholds=[0.0, 0.3, 0.5, 0.7, 0.9]))
-first.groupby("top1_class")["top1_score"].describe()
+candidates.groupby(["choice", "candidate"])["candidate_score"].describe()
 """),
     md("""
 ## Review in the grid, accept by code through its controls
