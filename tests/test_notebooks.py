@@ -64,6 +64,21 @@ def test_notebooks_define_no_functions():
         assert ["parameters"] in tags, f"{path.name} has no papermill parameters cell"
 
 
+def test_notebooks_match_their_cell_lists():
+    """notebooks/*.ipynb are generated from tools/notebook_cells: a hand edit of
+    either side that was not rebuilt fails here, before it reaches a user."""
+    import subprocess
+    import sys
+
+    builder = NOTEBOOKS.parent / "tools" / "build_notebooks.py"
+    proc = subprocess.run([sys.executable, str(builder), "--check"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    assert names == [f"{i:02d}_{n}" for i, n in enumerate([
+        "image_library.ipynb", "train_from_scratch.ipynb", "finetune_loop.ipynb", "bulk_identification.ipynb",
+        "throwaway_run.ipynb", "serving_and_logging.ipynb", "performance_reports.ipynb"], start=1)]
+
+
 def test_01_image_library(sample_ws):
     nb = run_notebook("01_image_library.ipynb", WORKSPACE=str(sample_ws.root))
     text = _text(nb)

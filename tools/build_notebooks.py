@@ -2,7 +2,8 @@
 tools/notebook_cells/ (one module per notebook, each with NAME and CELLS).
 
 The notebooks are generated so that their code stays reviewable in one place
-and they never carry outputs in git. Run: ``python tools/build_notebooks.py``.
+and they never carry outputs in git. Run: ``python tools/build_notebooks.py``
+(``--check`` only reports notebooks that differ from their cell lists).
 Every cell only calls ``imgcls``; no notebook defines a function.
 """
 
@@ -32,9 +33,9 @@ def notebooks() -> dict[str, list]:
     return out
 
 
-def build(names=None) -> list[Path]:
-    HERE.mkdir(exist_ok=True)
-    written = []
+def render(names=None) -> dict[Path, str]:
+    """The text of each notebook as the cell lists define it."""
+    out = {}
     for name, cells in notebooks().items():
         if names and name not in names:
             continue
@@ -43,12 +44,32 @@ def build(names=None) -> list[Path]:
         nb = new_notebook(cells=cells)
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}
-        path = HERE / name
-        nbformat.write(nb, path)
+        out[HERE / name] = nbformat.writes(nb) + "\n"
+    return out
+
+
+def build(names=None) -> list[Path]:
+    HERE.mkdir(exist_ok=True)
+    written = []
+    for path, text in render(names).items():
+        path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
 
 
+def stale(names=None) -> list[Path]:
+    """Notebooks in notebooks/ that differ from their cell lists (or are missing)."""
+    return [path for path, text in render(names).items()
+            if not path.exists() or path.read_text(encoding="utf-8") != text]
+
+
 if __name__ == "__main__":
-    for p in build(sys.argv[1:] or None):
+    args = sys.argv[1:]
+    if "--check" in args:
+        out_of_date = stale([a for a in args if a != "--check"] or None)
+        for p in out_of_date:
+            print(f"{p.relative_to(ROOT)} differs from tools/notebook_cells: "
+                  "run `python tools/build_notebooks.py` and commit the result", file=sys.stderr)
+        sys.exit(1 if out_of_date else 0)
+    for p in build(args or None):
         print(p)
