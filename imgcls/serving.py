@@ -79,7 +79,7 @@ import pandas as pd
 from imgcls.config import Workspace, open_workspace
 from imgcls.images import ImageError, file_hash, read_image_resized
 from imgcls.runs import Run, load_run
-from imgcls.translog import VERDICTS, TransactionLog
+from imgcls.translog import VERDICTS, TransactionLog, UnknownTransactionError
 
 __all__ = [
     "DEFAULT_TOP_K",
@@ -1079,9 +1079,10 @@ def create_app(predictor: Predictor, *, allow_simulated: bool = False, title: st
                 true_class=body.true_class, time=when, simulated=simulated)
         except LogWriteError as exc:
             return error(503, str(exc))
+        except UnknownTransactionError as exc:
+            return error(404, str(exc))
         except ValueError as exc:
-            status = 404 if "no transaction with id" in str(exc).lower() else 422
-            return error(status, str(exc))
+            return error(422, str(exc))
         return {"evaluation_id": eid, "transaction_id": body.transaction_id,
                 "verdict": body.verdict.strip().lower()}
 

@@ -85,6 +85,7 @@ __all__ = [
     "MIGRATIONS",
     "Migration",
     "TransactionLog",
+    "UnknownTransactionError",
     "to_utc_micros",
 ]
 
@@ -99,6 +100,14 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _MAX_EPOCH_SECONDS = 1e11
 _ID_CHUNK = 500  # ids per "IN (...)" query (SQLite's variable limit is >= 999)
 _JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
+class UnknownTransactionError(LookupError, ValueError):
+    """An evaluation names a transaction id the log does not hold.
+
+    A ``ValueError`` too, so code that catches bad input as ``ValueError``
+    keeps working; the HTTP endpoint answers it with 404.
+    """
 
 
 @dataclass(frozen=True)
@@ -861,7 +870,7 @@ class TransactionLog:
             for i, (tid, _, _, verdict, true_class, _) in enumerate(rows):
                 at = f"Evaluation record {i}: " if len(rows) > 1 else ""
                 if tid not in found:
-                    raise ValueError(
+                    raise UnknownTransactionError(
                         f"{at}No transaction with id {tid} in "
                         f"{str(self.path)!r}. Use an id returned by log_transaction "
                         "(see TransactionLog.transactions())."

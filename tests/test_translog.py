@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from imgcls.config import open_workspace
-from imgcls.translog import MIGRATIONS, SCHEMA_VERSION, TransactionLog, to_utc_micros
+from imgcls.translog import MIGRATIONS, SCHEMA_VERSION, TransactionLog, UnknownTransactionError, to_utc_micros
 
 
 
@@ -181,7 +181,7 @@ def test_evaluation_errors_are_actionable(log):
     failed = log.log_transaction("run-a", status="failed", error="boom", time="2025-01-06")
     with pytest.raises(ValueError, match=r"`verdict` must be one of \('correct', 'wrong', 'unsure'\). Received: verdict='maybe'"):
         log.log_evaluation(ok, "maybe", reviewer="ana")
-    with pytest.raises(ValueError, match="No transaction with id 99"):
+    with pytest.raises(UnknownTransactionError, match="No transaction with id 99"):
         log.log_evaluation(99, "correct", reviewer="ana")
     with pytest.raises(ValueError, match="`transaction_id` must be an int"):
         log.log_evaluation("1", "correct", reviewer="ana")
@@ -193,7 +193,7 @@ def test_evaluation_errors_are_actionable(log):
         log.log_evaluation(ok, "correct", reviewer="ana", true_class="lion")
     with pytest.raises(ValueError, match="Verdict 'wrong' but true_class='zebra'"):
         log.log_evaluation(ok, "wrong", reviewer="ana", true_class="zebra")
-    with pytest.raises(ValueError, match="Evaluation record 1: No transaction with id 42"):
+    with pytest.raises(UnknownTransactionError, match="Evaluation record 1: No transaction with id 42"):
         log.log_evaluations([{"transaction_id": ok, "verdict": "correct", "reviewer": "a"},
                              {"transaction_id": 42, "verdict": "correct", "reviewer": "a"}])
     assert log.count("evaluations") == 0
