@@ -28,11 +28,14 @@ run in parallel by ``tf.data`` (``AUTOTUNE``), rather than with
    the only option is ``ignore_errors()``, which loses which file and why.
 3. *It is cheap enough.* Rows are decoded in chunks of 16 per Python call
    (so the per-call cost of ``tf.numpy_function`` is paid once per chunk),
-   chunks in parallel. ``benchmarks/bench_pipeline_overhead.py`` measures
-   one epoch of the sample's default model fed from files vs from images
-   already in memory; the results (``benchmarks/results/pipeline_overhead.json``)
-   include the native decoder for comparison. Pillow releases the GIL while
-   decoding and resizing, so parallel calls overlap.
+   chunks in parallel. Pillow releases the GIL while decoding and resizing,
+   so parallel calls overlap. Training (:func:`imgcls.training.train`)
+   defaults to ``cache="auto"``: when the decoded images fit in memory
+   (:func:`resolve_cache`) only the first epoch decodes.
+   ``benchmarks/bench_pipeline_overhead.py`` measures epochs of the sample's
+   default model fed from files vs from images already in memory, with and
+   without the cache and with the native decoder for comparison
+   (``benchmarks/results/pipeline_overhead.json``).
 
 **Small subjects.** In training with an augmentation, rows whose
 ``small_subject`` column is true get zoom-in-only zoom
