@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "Workspace",
+    "as_workspace",
     "open_workspace",
 ]
 
@@ -175,3 +176,24 @@ def open_workspace(
             "`open_workspace(PATH, create=True)`."
         )
     return ws
+
+
+def as_workspace(workspace: "Workspace | str | os.PathLike", *, must_exist: bool = True) -> Workspace:
+    """The :class:`Workspace` an API argument names; nothing is created.
+
+    Args:
+        workspace: A :class:`Workspace` (returned as is) or a folder path.
+        must_exist: Refuse a path with no folder (``FileNotFoundError``, as
+            :func:`open_workspace` with ``create=False``).
+
+    Raises:
+        ValueError: ``workspace`` is neither.
+        FileNotFoundError: ``must_exist`` and the folder is missing.
+    """
+    if isinstance(workspace, Workspace):
+        return workspace
+    if isinstance(workspace, (str, os.PathLike)):
+        return open_workspace(workspace, create=False) if must_exist else Workspace(Path(workspace))
+    raise ValueError(
+        f"`workspace` must be a Workspace or a workspace folder path. Received: workspace={workspace!r}"
+    )

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imgcls.config import UNKNOWN_CLASS, Workspace, open_workspace
+from imgcls.config import UNKNOWN_CLASS, Workspace, as_workspace
 from imgcls.runs import Run, RunNotFoundError, load_run, production_run_id
 
 __all__ = [
@@ -475,15 +475,6 @@ def metrics_from_scores(
 
 
 # =========================================================================== rows & predictions
-def _ws(workspace: Any) -> Workspace:
-    if isinstance(workspace, Workspace):
-        return workspace
-    if isinstance(workspace, (str, os.PathLike)):
-        return open_workspace(workspace, create=False)
-    raise ValueError(
-        "`workspace` must be a Workspace or the path of a workspace folder. "
-        f"Received: workspace={workspace!r}"
-    )
 
 
 def _catalog(ws: Workspace) -> pd.DataFrame:
@@ -525,7 +516,7 @@ def evaluation_rows(
         snapshot split a moved file's ``path`` is its current location (found
         by content hash).
     """
-    ws = _ws(workspace)
+    ws = as_workspace(workspace)
     run = load_run(run, ws)
     split = _check_split(split)
     keep = list(run.classes) if classes is None else [str(c) for c in classes]
@@ -677,7 +668,7 @@ def predict_table(
         (NaN if the run does not know that class). Files that could not be
         decoded are left out and listed in ``table.attrs["skipped"]``.
     """
-    ws = _ws(workspace)
+    ws = as_workspace(workspace)
     run = load_run(run, ws)
     data = _rows_arg(rows) if rows is not None else evaluation_rows(run, ws, split=split)
     kept, scores, skipped = predict_scores(run, data, batch_size=batch_size)
@@ -728,7 +719,7 @@ def evaluate(
     Raises:
         ValueError: For a bad option, or when there is no image to evaluate.
     """
-    ws = _ws(workspace)
+    ws = as_workspace(workspace)
     run = load_run(run, ws)
     split_name = "custom" if rows is not None else _check_split(split)
     data = _rows_arg(rows) if rows is not None else evaluation_rows(run, ws, split=split)
@@ -839,7 +830,7 @@ def compare_runs(
         not know the class, plus ``support``), ``common_classes`` (list),
         ``note`` (str) and ``evaluations`` (run_id -> :func:`evaluate` dict).
     """
-    ws = _ws(workspace)
+    ws = as_workspace(workspace)
     runs = _runs_arg(runs, ws)
     catalog = _catalog(ws)
     common = sorted(set.intersection(*(set(r.classes) for r in runs)))
@@ -1088,7 +1079,7 @@ def promote(
     Raises:
         PromotionRefused: Refused and ``raise_on_refusal`` is set.
     """
-    ws = _ws(workspace)
+    ws = as_workspace(workspace)
     cand = load_run(run, ws)
     margin = _check_fraction(margin, "margin")
     max_class_drop = _check_fraction(max_class_drop, "max_class_drop", allow_none=True)
@@ -1254,7 +1245,7 @@ def production_run(workspace: Workspace | str | os.PathLike) -> Run | None:
     Raises:
         RunNotFoundError: The pointer names a run whose folder is missing.
     """
-    ws = _ws(workspace)
+    ws = as_workspace(workspace)
     if production_run_id(ws) is None:
         return None
     return load_run("production", ws)
@@ -1268,7 +1259,7 @@ def promotion_log(workspace: Workspace | str | os.PathLike) -> pd.DataFrame:
     benchmark_accuracy, compared_classes, n_images, margin, max_class_drop,
     class_drops.
     """
-    ws = _ws(workspace)
+    ws = as_workspace(workspace)
     path = ws.runs / PROMOTIONS_FILE
     cols = ["time", "run_id", "accepted", "previous_run_id", "reason", "reasons", "notes",
             "candidate_accuracy", "production_accuracy", "delta", "benchmark_accuracy",

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imgcls.config import UNKNOWN_CLASS, Workspace, open_workspace
+from imgcls.config import UNKNOWN_CLASS, Workspace, as_workspace
 from imgcls.runs import Run, load_run
 
 __all__ = [
@@ -164,14 +164,6 @@ def _producer(tensor: Any) -> Any:
 
 
 # =========================================================================== class list
-def _ws(workspace: Any) -> Workspace:
-    if isinstance(workspace, Workspace):
-        return workspace
-    if isinstance(workspace, (str, os.PathLike)):
-        return open_workspace(workspace, create=False)
-    raise ValueError(
-        f"`workspace` must be a Workspace or a workspace folder path. Received: workspace={workspace!r}"
-    )
 
 
 def _scan(ws: Workspace) -> pd.DataFrame:
@@ -212,7 +204,7 @@ def class_changes(
         ``attrs["classes"]`` is the new class list and ``attrs["cutoff"]`` the
         cutoff used.
     """
-    ws = _ws(workspace)
+    ws = as_workspace(workspace)
     parent = load_run(parent_run, ws)
     if cutoff is None:
         cutoff = int(parent.config.get("cutoff") or ws.cutoff)
@@ -348,7 +340,7 @@ def next_generation(
     from imgcls.splits import assign_splits
     from imgcls.training import train
 
-    ws = _ws(workspace)
+    ws = as_workspace(workspace)
     parent = load_run(parent_run, ws)
     clash = sorted(_RESERVED_TRAIN_KWARGS & set(train_kwargs))
     if clash:

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import pandas as pd
 
-from imgcls.config import Workspace
+from imgcls.config import Workspace, as_workspace
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -98,15 +98,6 @@ class RunNotFoundError(FileNotFoundError, ValueError):
 
 
 # --------------------------------------------------------------------------- helpers
-def _as_workspace(workspace: Workspace | str | os.PathLike) -> Workspace:
-    if isinstance(workspace, Workspace):
-        return workspace
-    if isinstance(workspace, (str, os.PathLike)):
-        return Workspace(Path(workspace))
-    raise ValueError(
-        "`workspace` must be a Workspace or a path to a workspace folder. "
-        f"Received: workspace={workspace!r}"
-    )
 
 
 def _utcnow() -> _dt.datetime:
@@ -247,7 +238,7 @@ def _check_run_id(run_id: str) -> str:
 
 def partial_dir(workspace: Workspace | str | os.PathLike, run_id: str) -> Path:
     """The folder of a run that is being trained: ``runs/<run_id>.partial/``."""
-    ws = _as_workspace(workspace)
+    ws = as_workspace(workspace, must_exist=False)
     return ws.runs / f"{_check_run_id(run_id)}{PARTIAL_SUFFIX}"
 
 
@@ -515,7 +506,7 @@ def save_run(
     Raises:
         FileExistsError: ``runs/<run_id>/`` exists already.
     """
-    ws = _as_workspace(workspace)
+    ws = as_workspace(workspace, must_exist=False)
     classes = [str(c) for c in classes]
     if not classes:
         raise ValueError("`classes` must name at least one class. Received: classes=[]")
@@ -634,7 +625,7 @@ def _generation_after(ws: Workspace, parent: str | None) -> int:
 # --------------------------------------------------------------------------- load / list
 def production_run_id(workspace: Workspace | str | os.PathLike) -> str | None:
     """Run id in ``runs/production.json`` (None when no run is in production)."""
-    ws = _as_workspace(workspace)
+    ws = as_workspace(workspace, must_exist=False)
     data = _read_json(ws.production_file, None)
     if not data:
         return None
@@ -724,7 +715,7 @@ def load_run(
         raise ValueError(
             f"Pass the workspace to resolve run id {ref!r}: load_run({ref!r}, workspace)."
         )
-    ws = _as_workspace(workspace)
+    ws = as_workspace(workspace, must_exist=False)
     if ref == "production":
         run_id = production_run_id(ws)
         if run_id is None:
@@ -769,7 +760,7 @@ def list_runs(workspace: Workspace | str | os.PathLike) -> pd.DataFrame:
     benchmark_accuracy, production (bool). Unfinished ``.partial`` runs are
     not listed.
     """
-    ws = _as_workspace(workspace)
+    ws = as_workspace(workspace, must_exist=False)
     try:
         prod = production_run_id(ws)
     except ValueError as exc:  # a damaged pointer must not hide the runs

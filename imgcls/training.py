@@ -58,10 +58,10 @@ import pandas as pd
 import tensorflow as tf
 
 from imgcls.augment import make_augmentation
-from imgcls.config import UNKNOWN_CLASS, Workspace, open_workspace
+from imgcls.config import UNKNOWN_CLASS, Workspace, as_workspace
 from imgcls.library import Library
 from imgcls.models import DEFAULT_MODEL, create_model, get_model_spec, list_models
-from imgcls.pipeline import make_dataset, resolve_cache
+from imgcls.pipeline import _image_size, make_dataset, resolve_cache
 from imgcls.runs import (
     CHECKPOINTS_DIR,
     CLASSES_FILE,
@@ -143,23 +143,13 @@ def _check_verbose(verbose: Any) -> int:
 def _image_size_arg(image_size: Any) -> tuple[int, int] | None:
     if image_size is None:
         return None
-    size = image_size
-    if isinstance(size, (int, np.integer)) and not isinstance(size, (bool, np.bool_)):
-        size = (int(size), int(size))
     try:
-        size = tuple(size)
-    except TypeError:
-        size = ()
-    if len(size) == 3 and size[2] == 3:
-        size = size[:2]
-    if len(size) != 2 or not all(
-        isinstance(s, (int, np.integer)) and not isinstance(s, (bool, np.bool_)) and s >= 1 for s in size
-    ):
+        return _image_size(image_size)  # the pipeline's parsing: one int, (h, w) or (h, w, 3)
+    except ValueError:
         raise ValueError(
             "`image_size` must be None (the model's default), one int for a square, or "
             f"(height, width). Received: image_size={image_size!r}"
-        )
-    return int(size[0]), int(size[1])
+        ) from None
 
 
 def _augmentation_arg(augmentation: Any, seed: int) -> tuple[Any, dict | None]:
@@ -189,14 +179,6 @@ def _augmentation_arg(augmentation: Any, seed: int) -> tuple[Any, dict | None]:
     )
 
 
-def _as_ws(workspace: Any) -> Workspace:
-    if isinstance(workspace, Workspace):
-        return workspace
-    if isinstance(workspace, (str, os.PathLike)):
-        return open_workspace(workspace, create=False)
-    raise ValueError(
-        f"`workspace` must be a Workspace or a workspace folder path. Received: {workspace!r}"
-    )
 
 
 def _say(verbose: int, message: str) -> None:
@@ -670,7 +652,7 @@ def train(
         KeyboardInterrupt: Re-raised after noting how to resume.
     """
     session_start = time.perf_counter()
-    ws = _as_ws(workspace)
+    ws = as_workspace(workspace)
     verbose = _check_verbose(verbose)
     seed = _check_int(seed, "seed", 0)
     batch_size = _check_int(batch_size, "batch_size", 1)
@@ -1073,7 +1055,7 @@ def bakeoff(
         first epoch, which includes graph tracing, when there are two or
         more), images_per_s_batch1, images_per_s_batch32 (CPU inference).
     """
-    ws = _as_ws(workspace)
+    ws = as_workspace(workspace)
     verbose = _check_verbose(verbose)
     epochs = _check_int(epochs, "epochs", 1)
     seed = _check_int(seed, "seed", 0)
