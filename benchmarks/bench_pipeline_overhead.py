@@ -67,6 +67,7 @@ import tensorflow as tf  # noqa: E402
 from imgcls.augment import is_small_subject, make_augmentation, routed_augmentation  # noqa: E402
 from imgcls.models import create_model  # noqa: E402
 from imgcls.pipeline import load_images, make_dataset, resolve_cache  # noqa: E402
+from imgcls.sample import _render as render_silhouette  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "pipeline_overhead.json"
 SIZE = 64
@@ -98,31 +99,17 @@ def _silhouettes(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
 
 
 def _render(sil: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A silhouette, scaled and placed at random: mostly a tinted animal on a
-    textured outdoor background, one in five a dark cut-out on a plain studio
-    backdrop (those with a small subject exercise the zoom-in-only routing)."""
+    """A silhouette, scaled and placed at random, rendered as the zoo sample
+    renders its images: mostly a tinted animal on a textured outdoor
+    background, one in five a dark cut-out on a plain studio backdrop (those
+    with a small subject exercise the zoom-in-only routing)."""
     scale = int(rng.integers(20, SIZE + 1))  # some subjects small, some filling the frame
     top, left = rng.integers(0, SIZE - scale + 1, 2)
-    mask = np.zeros((SIZE, SIZE), np.float32)
-    mask[top : top + scale, left : left + scale] = (
-        np.asarray(Image.fromarray(sil).resize((scale, scale), Image.BILINEAR), np.float32) / 255.0
+    canvas = np.zeros((SIZE, SIZE), np.uint8)
+    canvas[top : top + scale, left : left + scale] = np.asarray(
+        Image.fromarray(sil).resize((scale, scale), Image.BILINEAR)
     )
-    mask = mask[..., None]
-    yy = np.linspace(0, 1, SIZE, dtype=np.float32)[:, None, None]
-    if rng.random() < 0.2:
-        top_colour = np.array([245, 245, 240], np.float32)
-        bottom_colour = np.array([200, 205, 215], np.float32)
-        bg = top_colour * (1 - yy) + bottom_colour * yy + np.zeros((SIZE, SIZE, 3), np.float32)
-        fg = np.full(3, rng.uniform(15, 45), np.float32)
-        noise = 2.0
-    else:
-        sky = rng.uniform([60, 90, 120], [130, 170, 220]).astype(np.float32)
-        ground = rng.uniform([40, 70, 20], [110, 140, 70]).astype(np.float32)
-        bg = np.where(yy < rng.uniform(0.45, 0.75), sky, ground) + np.zeros((SIZE, SIZE, 3), np.float32)
-        fg = rng.uniform([140, 110, 80], [250, 235, 210]).astype(np.float32)
-        noise = 12.0
-    img = bg * (1 - mask) + fg * mask + rng.normal(0, noise, (SIZE, SIZE, 3)).astype(np.float32)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return render_silhouette(canvas, SIZE, rng, staged=bool(rng.random() < 0.2))
 
 
 def write_images(folder: Path, n: int, seed: int = 0) -> pd.DataFrame:
