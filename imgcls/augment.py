@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import keras
 import numpy as np
 from PIL import Image
 
+from imgcls.config import check_int
 from imgcls.images import read_image
 
 __all__ = [
@@ -126,13 +127,8 @@ def make_augmentation(
     zoom = _check_number(
         zoom, "zoom", 0.0, 1.0, hint="a fraction of the image size, e.g. zoom=0.1; 0 disables zoom"
     )
-    if seed is not None and (
-        isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0
-    ):
-        raise ValueError(
-            f"`seed` must be an int >= 0 (or None for an unseeded augmentation). "
-            f"Received: seed={seed!r}"
-        )
+    if seed is not None:
+        check_int(seed, "seed", 0, " (or None for an unseeded augmentation)")
     if not isinstance(allow_zoom_out, (bool, np.bool_)):
         raise ValueError(
             f"`allow_zoom_out` must be True or False. Received: allow_zoom_out={allow_zoom_out!r}"
@@ -485,10 +481,8 @@ def preview_augmentation(
     """
     from matplotlib.figure import Figure
 
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"`n` must be an int >= 1 (number of augmented versions). Received: n={n!r}")
-    if isinstance(columns, (bool, np.bool_)) or not isinstance(columns, (int, np.integer)) or columns < 1:
-        raise ValueError(f"`columns` must be an int >= 1. Received: columns={columns!r}")
+    check_int(n, "n", 1, " (number of augmented versions)")
+    check_int(columns, "columns")
     arr = _as_image(image)
     if arr.shape[2] == 1:
         arr = np.repeat(arr, 3, axis=2)

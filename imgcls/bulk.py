@@ -79,7 +79,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from imgcls.config import DEFAULT_CUTOFF, UNKNOWN_CLASS, Workspace
+from imgcls.config import DEFAULT_CUTOFF, UNKNOWN_CLASS, Workspace, check_int
 from imgcls.images import file_hash, iter_image_files
 from imgcls.library import Library
 
@@ -138,12 +138,6 @@ RESULT_COLUMNS = result_columns(3)
 # --------------------------------------------------------------------------
 # Argument helpers
 # --------------------------------------------------------------------------
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
-    return int(value)
-
-
 def _as_workspace(workspace: Any) -> Workspace | None:
     if workspace is None or isinstance(workspace, Workspace):
         return workspace
@@ -526,9 +520,9 @@ def identify(
         >>> results = identify(ws.unlabelled, workspace=ws)       # production run
         >>> look_alike(results, "cow", min_score=0.3, max_score=0.7)
     """
-    k = _positive_int(k, "k")
-    batch_size = _positive_int(batch_size, "batch_size")
-    chunk_size = _positive_int(chunk_size, "chunk_size")
+    k = check_int(k, "k")
+    batch_size = check_int(batch_size, "batch_size")
+    chunk_size = check_int(chunk_size, "chunk_size")
     ws = _as_workspace(workspace)
     the_run = _resolve_run(run, ws)
     if ws is None:
@@ -886,7 +880,7 @@ def low_count_classes(
     if below is None:
         ws = getattr(counts, "workspace", None)
         below = ws.cutoff if isinstance(ws, Workspace) else DEFAULT_CUTOFF
-    below = _positive_int(below, "below")
+    below = check_int(below, "below")
     table = _class_counts(counts)
     n = dict(zip(table["label"], table["n"].astype("int64")))
     out = results.copy()
@@ -1048,9 +1042,7 @@ def lowest_scores(
         out = out[out["top1_score"] <= _check_score(max_score, "max_score")]
     out = out.sort_values("top1_score", ascending=True, kind="stable")
     if n is not None:
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
-            raise ValueError(f"`n` must be an int >= 0 or None. Received: n={n!r}")
-        out = out.head(int(n))
+        out = out.head(check_int(n, "n", 0, " or None"))
     return _done(out)
 
 

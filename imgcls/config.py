@@ -19,9 +19,11 @@ This module imports nothing heavier than the standard library.
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "DEFAULT_CUTOFF",
@@ -31,6 +33,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "Workspace",
     "as_workspace",
+    "check_int",
     "open_workspace",
 ]
 
@@ -197,3 +200,14 @@ def as_workspace(workspace: "Workspace | str | os.PathLike", *, must_exist: bool
     raise ValueError(
         f"`workspace` must be a Workspace or a workspace folder path. Received: workspace={workspace!r}"
     )
+
+
+def check_int(value: Any, name: str, low: int = 1, hint: str = "") -> int:
+    """``value`` as an int >= ``low`` (Python or NumPy int, never a bool).
+
+    Raises:
+        ValueError: Naming ``name``, the bound, ``hint`` and what was received.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"`{name}` must be an int >= {low}{hint}. Received: {name}={value!r}")
+    return int(value)

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imgcls.config import UNKNOWN_CLASS, Workspace, as_workspace
+from imgcls.config import UNKNOWN_CLASS, Workspace, as_workspace, check_int
 from imgcls.runs import Run, RunNotFoundError, load_run, production_run_id
 
 __all__ = [
@@ -261,18 +261,12 @@ def top_k(scores: Any, classes: Sequence[str], *, k: int = 3) -> tuple[np.ndarra
         array ``(n, k)`` of their scores. Ties keep the class order.
     """
     classes = _check_classes(classes)
-    k = _check_k(k)
+    k = check_int(k, "k")
     arr = _scores(scores, classes)
     k = min(k, len(classes))
     order = np.argsort(-arr, axis=1, kind="stable")[:, :k]
     names = np.asarray(classes, dtype=object)[order]
     return names, np.take_along_axis(arr, order, axis=1)
-
-
-def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"`k` must be an int >= 1. Received: k={k!r}")
-    return int(k)
 
 
 def top_k_accuracy(y_true: Sequence[Any], scores: Any, classes: Sequence[str], *, k: int = 3) -> float:
@@ -283,7 +277,7 @@ def top_k_accuracy(y_true: Sequence[Any], scores: Any, classes: Sequence[str], *
     ``sklearn.metrics.top_k_accuracy_score``). NaN for no rows.
     """
     classes = _check_classes(classes)
-    k = _check_k(k)
+    k = check_int(k, "k")
     t = _labels(y_true, classes, "y_true")
     arr = _scores(scores, classes, len(t))
     if not len(t):
@@ -334,9 +328,7 @@ def most_confused_pairs(
     df = df.sort_values(["count", "rate", "class_a", "class_b"],
                         ascending=[False, False, True, True], kind="stable").reset_index(drop=True)
     if top is not None:
-        if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
-            raise ValueError(f"`top` must be None or an int >= 1. Received: top={top!r}")
-        df = df.head(int(top))
+        df = df.head(check_int(top, "top", 1, " or None"))
     return df.astype({"a_as_b": "int64", "b_as_a": "int64", "count": "int64", "rate": float})
 
 
@@ -611,7 +603,7 @@ def predict_scores(
 
 
 def _table(kept: pd.DataFrame, scores: np.ndarray, classes: list[str], k: int) -> pd.DataFrame:
-    k = min(_check_k(k), len(classes))
+    k = min(check_int(k, "k"), len(classes))
     names, values = top_k(scores, classes, k=k) if len(kept) else (
         np.empty((0, k), dtype=object), np.empty((0, k)))
     table = pd.DataFrame({

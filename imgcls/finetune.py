@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imgcls.config import UNKNOWN_CLASS, Workspace, as_workspace
+from imgcls.config import UNKNOWN_CLASS, Workspace, as_workspace, check_int
 from imgcls.runs import Run, load_run
 
 __all__ = [
@@ -105,13 +105,9 @@ def swap_head(model: Any, num_classes: int, *, seed: int | None = None, dropout:
 
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model. Received: {type(model).__name__}")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(
-            "`num_classes` must be an int >= 1 (the new number of classes). "
-            f"Received: num_classes={num_classes!r}"
-        )
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ValueError(f"`seed` must be None or an int >= 0. Received: seed={seed!r}")
+    check_int(num_classes, "num_classes", 1, " (the new number of classes)")
+    if seed is not None:
+        check_int(seed, "seed", 0, " or None")
     if dropout is not None and (isinstance(dropout, bool) or not isinstance(dropout, (int, float))
                                 or not 0 <= dropout < 1):
         raise ValueError(
@@ -208,8 +204,7 @@ def class_changes(
     parent = load_run(parent_run, ws)
     if cutoff is None:
         cutoff = int(parent.config.get("cutoff") or ws.cutoff)
-    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, np.integer)) or cutoff < 1:
-        raise ValueError(f"`cutoff` must be an int >= 1. Received: cutoff={cutoff!r}")
+    cutoff = check_int(cutoff, "cutoff")
     cat = _scan(ws) if catalog is None else catalog
     new_classes, counts = _library_classes(cat, int(cutoff))
     snap = parent.splits

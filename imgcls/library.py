@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import UNKNOWN_CLASS, Workspace, open_workspace
+from .config import UNKNOWN_CLASS, Workspace, check_int, open_workspace
 from .images import ImageError, file_hash, iter_image_files, read_image
 
 __all__ = [
@@ -474,9 +474,7 @@ class Library:
     def _cutoff(self, cutoff: int | None) -> int:
         if cutoff is None:
             return self.workspace.cutoff
-        if isinstance(cutoff, bool) or not isinstance(cutoff, (int, np.integer)) or cutoff < 1:
-            raise ValueError(f"`cutoff` must be an int >= 1. Received: cutoff={cutoff!r}")
-        return int(cutoff)
+        return check_int(cutoff, "cutoff")
 
     # ----------------------------------------------------------------- flags
     def flags(self) -> pd.DataFrame:

@@ -64,6 +64,7 @@ import pandas as pd
 import tensorflow as tf
 
 from imgcls.augment import is_small_subject, routed_augmentation
+from imgcls.config import check_int
 from imgcls.images import ImageError, read_image_resized
 
 __all__ = [
@@ -111,12 +112,6 @@ def _image_size(image_size: Any) -> tuple[int, int]:
             f"image_size=(64, 64). Received: image_size={image_size!r}"
         )
     return int(size[0]), int(size[1])
-
-
-def _batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be an int >= 1. Received: batch_size={batch_size!r}")
-    return int(batch_size)
 
 
 def _skipped_list(skipped: Any) -> list | None:
@@ -405,7 +400,7 @@ def make_dataset(
         dupes = sorted({c for c in classes if classes.count(c) > 1})
         raise ValueError(f"`classes` must not repeat names. Received duplicates: {dupes}")
     size = _image_size(image_size)
-    batch_size = _batch_size(batch_size)
+    batch_size = check_int(batch_size, "batch_size")
     skipped = _skipped_list(skipped)
     cache = resolve_cache(cache, len(rows), size)
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
@@ -499,7 +494,7 @@ def make_inference_dataset(
     """
     names = _paths_list(paths)
     size = _image_size(image_size)
-    batch_size = _batch_size(batch_size)
+    batch_size = check_int(batch_size, "batch_size")
     skipped = _skipped_list(skipped)
     quarter = _turns_array(turns, len(names))
     if not names:

@@ -76,7 +76,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imgcls.config import Workspace, open_workspace
+from imgcls.config import Workspace, check_int, open_workspace
 from imgcls.images import ImageError, file_hash, read_image_resized
 from imgcls.runs import Run, load_run
 from imgcls.translog import VERDICTS, TransactionLog, UnknownTransactionError
@@ -198,14 +198,6 @@ def _extension(data: bytes) -> str:
         if data[offset:offset + len(magic)] == magic:
             return ext
     return "img"
-
-
-def _positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: {name}={value!r}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------
@@ -390,15 +382,15 @@ class Predictor:
         max_batch: int = 32,
     ) -> None:
         self.workspace = open_workspace(workspace, create=False)
-        self.top_k = _positive_int(top_k, "top_k")
-        self.max_bytes = _positive_int(max_bytes, "max_bytes")
-        self.max_pixels = _positive_int(
+        self.top_k = check_int(top_k, "top_k")
+        self.max_bytes = check_int(max_bytes, "max_bytes")
+        self.max_pixels = check_int(
             self.workspace.max_pixels if max_pixels is None else max_pixels, "max_pixels")
         if not isinstance(source, str) or not source:
             raise ValueError(f"`source` must be a non-empty string. Received: source={source!r}")
         self.source = source
         self.keep_inputs = bool(keep_inputs)
-        max_batch = _positive_int(max_batch, "max_batch")
+        max_batch = check_int(max_batch, "max_batch")
         self.run = load_run(run, self.workspace)
         self.run_id = self.run.run_id
         self.classes = list(self.run.classes)
@@ -650,7 +642,7 @@ class Predictor:
             ValueError: ``image`` is of an unsupported type.
         """
         start = _time.perf_counter()
-        k = self.top_k if top_k is None else _positive_int(top_k, "top_k")
+        k = self.top_k if top_k is None else check_int(top_k, "top_k")
         source = source or self.source
         when = _utcnow() if time is None else _as_utc(time, "time")
         try:
@@ -724,8 +716,8 @@ class Predictor:
             LogWriteError: A batch could not be logged. Earlier batches stay
                 committed; nothing of the failing batch is returned.
         """
-        k = self.top_k if top_k is None else _positive_int(top_k, "top_k")
-        batch_size = _positive_int(batch_size, "batch_size")
+        k = self.top_k if top_k is None else check_int(top_k, "top_k")
+        batch_size = check_int(batch_size, "batch_size")
         source = source or self.source
         images = list(images)
         if times is not None:
@@ -1337,8 +1329,8 @@ def simulate_traffic(
     from imgcls.sample import sample_truth
 
     ws = open_workspace(workspace, create=False)
-    weeks = _positive_int(weeks, "weeks")
-    batch_size = _positive_int(batch_size, "batch_size")
+    weeks = check_int(weeks, "weeks")
+    batch_size = check_int(batch_size, "batch_size")
     for name, value in (("evaluation_share", evaluation_share), ("unsure_share", unsure_share)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
             raise ValueError(f"`{name}` must be a number in [0, 1]. Received: {name}={value!r}")
@@ -1352,7 +1344,7 @@ def simulate_traffic(
                 f"`requests_per_day` must be a number > 0. Received: requests_per_day={requests_per_day!r}"
             )
         requests = int(round(requests_per_day * n_days))
-    requests = _positive_int(requests, "requests")
+    requests = check_int(requests, "requests")
     runs = ["production"] if runs is None else list(runs)
     if not runs:
         raise ValueError("`runs` must name at least one run. Received: runs=[]")

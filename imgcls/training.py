@@ -58,7 +58,7 @@ import pandas as pd
 import tensorflow as tf
 
 from imgcls.augment import make_augmentation
-from imgcls.config import UNKNOWN_CLASS, Workspace, as_workspace
+from imgcls.config import UNKNOWN_CLASS, Workspace, as_workspace, check_int
 from imgcls.library import Library
 from imgcls.models import DEFAULT_MODEL, create_model, get_model_spec, list_models
 from imgcls.pipeline import _image_size, make_dataset, resolve_cache
@@ -113,12 +113,6 @@ SKIPPED_COLUMNS = ["path", "reason", "split"]
 
 
 # =========================================================================== checks
-def _check_int(value: Any, name: str, low: int, hint: str = "") -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"`{name}` must be an int >= {low}{hint}. Received: {name}={value!r}")
-    return int(value)
-
-
 def _check_float(value: Any, name: str, low: float, *, strict: bool = False, hint: str = "") -> float:
     ok = not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
     if ok:
@@ -227,7 +221,7 @@ def _prepare_data(
 ) -> tuple[pd.DataFrame, list[str], int]:
     """Catalog -> (snapshot rows with split, ordered classes, cutoff used)."""
     if cutoff is not None:
-        cutoff = _check_int(cutoff, "cutoff", 1, " (minimum readable images for a class to train)")
+        cutoff = check_int(cutoff, "cutoff", 1, " (minimum readable images for a class to train)")
     used_cutoff = ws.cutoff if cutoff is None else cutoff
     lib = None
     if catalog is None:
@@ -654,18 +648,18 @@ def train(
     session_start = time.perf_counter()
     ws = as_workspace(workspace)
     verbose = _check_verbose(verbose)
-    seed = _check_int(seed, "seed", 0)
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    seed = check_int(seed, "seed", 0)
+    batch_size = check_int(batch_size, "batch_size", 1)
     learning_rate = _check_float(learning_rate, "learning_rate", 0.0, strict=True, hint=", e.g. 1e-3")
-    top_k = _check_int(top_k, "top_k", 1)
+    top_k = check_int(top_k, "top_k", 1)
     if monitor not in ("val_accuracy", "val_loss"):
         raise ValueError(f"`monitor` must be 'val_accuracy' or 'val_loss'. Received: monitor={monitor!r}")
     if not (isinstance(cache, bool) or (isinstance(cache, str) and cache == "auto")):
         raise ValueError(f"`cache` must be True, False or 'auto'. Received: cache={cache!r}")
     if max_epochs is not None:
-        max_epochs = _check_int(max_epochs, "max_epochs", 1)
+        max_epochs = check_int(max_epochs, "max_epochs", 1)
     if patience is not None:
-        patience = _check_int(patience, "patience", 0)
+        patience = check_int(patience, "patience", 0)
     if min_delta is not None:
         min_delta = _check_float(min_delta, "min_delta", 0.0)
     if model is not None:
@@ -1057,9 +1051,9 @@ def bakeoff(
     """
     ws = as_workspace(workspace)
     verbose = _check_verbose(verbose)
-    epochs = _check_int(epochs, "epochs", 1)
-    seed = _check_int(seed, "seed", 0)
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    epochs = check_int(epochs, "epochs", 1)
+    seed = check_int(seed, "seed", 0)
+    batch_size = check_int(batch_size, "batch_size", 1)
     learning_rate = _check_float(learning_rate, "learning_rate", 0.0, strict=True)
     timing_seconds = _check_float(timing_seconds, "timing_seconds", 0.0)
     size_arg = _image_size_arg(image_size)
