@@ -469,10 +469,17 @@ def metrics_from_scores(
 # =========================================================================== rows & predictions
 
 
-def _catalog(ws: Workspace) -> pd.DataFrame:
+def _catalog(ws: Workspace, *, splits: bool = False) -> pd.DataFrame:
+    """A fresh library catalog; with ``splits`` its ``split`` column too, for
+    callers that evaluate several runs on the benchmark set (assigned once)."""
     from imgcls.library import Library
 
-    return Library(ws).scan()
+    catalog = Library(ws).scan()
+    if splits:
+        from imgcls.splits import assign_splits
+
+        catalog = assign_splits(catalog)
+    return catalog
 
 
 def _check_split(split: Any) -> str:
@@ -824,7 +831,7 @@ def compare_runs(
     """
     ws = as_workspace(workspace)
     runs = _runs_arg(runs, ws)
-    catalog = _catalog(ws)
+    catalog = _catalog(ws, splits=True)
     common = sorted(set.intersection(*(set(r.classes) for r in runs)))
     union = sorted(set().union(*(set(r.classes) for r in runs)))
     summary, evals = [], {}
@@ -1120,7 +1127,7 @@ def promote(
         result.benchmark_accuracy = _read_pointer(ws).get("benchmark_accuracy")
         return finish(True)
 
-    catalog = _catalog(ws)
+    catalog = _catalog(ws, splits=True)
     c_kept, c_scores, _ = _benchmark_scores(cand, catalog, ws, batch_size)
     if len(c_kept) == 0:
         result.reasons.append(
