@@ -39,17 +39,16 @@ TensorFlow is imported only when a model has to predict.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from imgcls._fileio import append_jsonl, read_json, read_jsonl, write_json
 from imgcls.config import UNKNOWN_CLASS, Workspace, as_workspace, check_int
 from imgcls.runs import Run, RunNotFoundError, load_run, production_run_id
 
@@ -986,21 +985,6 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _append_jsonl(path: Path, entry: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _check_fraction(value: Any, name: str, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
@@ -1103,14 +1087,14 @@ def promote(
     def finish(accepted: bool) -> PromotionResult:
         result.accepted = accepted
         if accepted and prod_id != cand.run_id:
-            _write_json_atomic(ws.production_file, {
+            write_json(ws.production_file, {
                 "run_id": cand.run_id,
                 "promoted_at": result.time,
                 "reason": reason,
                 "benchmark_accuracy": _jsonable(result.benchmark_accuracy),
                 "previous_run_id": prod_id,
             })
-        _append_jsonl(ws.runs / PROMOTIONS_FILE, result.to_dict())
+        append_jsonl(ws.runs / PROMOTIONS_FILE, result.to_dict())
         if not accepted and raise_on_refusal:
             raise PromotionRefused(result)
         return result
@@ -1229,11 +1213,9 @@ def promote(
 
 
 def _read_pointer(ws: Workspace) -> dict:
-    if not ws.production_file.is_file():
-        return {}
     try:
-        data = json.loads(ws.production_file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        data = read_json(ws.production_file, {})
+    except (OSError, ValueError):  # unreadable or torn: no pointer
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -1263,17 +1245,7 @@ def promotion_log(workspace: Workspace | str | os.PathLike) -> pd.DataFrame:
     cols = ["time", "run_id", "accepted", "previous_run_id", "reason", "reasons", "notes",
             "candidate_accuracy", "production_accuracy", "delta", "benchmark_accuracy",
             "compared_classes", "n_images", "margin", "max_class_drop", "class_drops"]
-    rows = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a torn last line from a crash
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(read_jsonl(path))
     df = df.reindex(columns=cols + [c for c in df.columns if c not in cols])
     if len(df):
         df["time"] = pd.to_datetime(df["time"], utc=True, errors="coerce")

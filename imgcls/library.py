@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._fileio import append_jsonl, read_jsonl, write_csv
 from .config import UNKNOWN_CLASS, Workspace, check_int, open_workspace
 from .images import ImageError, file_hash, iter_image_files, read_image
 
@@ -537,9 +538,7 @@ class Library:
                 flags.loc[h, "benchmark"] = bool(benchmark)
         out = flags.reset_index()
         out = out.astype({"staged": bool, "turns": int, "benchmark": bool})
-        tmp = self.workspace.flags_file.with_suffix(".csv.tmp")
-        out.to_csv(tmp, index=False)
-        os.replace(tmp, self.workspace.flags_file)
+        write_csv(self.workspace.flags_file, out)
         if self._catalog is not None:
             self._catalog = self._join_flags(self._catalog.drop(columns=list(FLAG_COLUMNS)))[CATALOG_COLUMNS]
         return out
@@ -605,11 +604,7 @@ class Library:
         return p
 
     def _journal_write(self, entry: dict) -> None:
-        line = json.dumps(entry, ensure_ascii=False) + "\n"
-        with open(self.workspace.journal, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_jsonl(self.workspace.journal, entry)
 
     def journal(self) -> pd.DataFrame:
         """Every label operation ever made: one row per completed operation
@@ -625,20 +620,7 @@ class Library:
         return pd.DataFrame(rows, columns=cols)
 
     def _journal_entries(self) -> list[dict]:
-        f = self.workspace.journal
-        if not f.exists():
-            return []
-        out = []
-        with open(f, encoding="utf-8") as fh:
-            for line in fh:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue  # a torn last line from a crash: the op never began
-        return out
+        return read_jsonl(self.workspace.journal)  # a torn last line from a crash: the op never began
 
     def _transfer(self, src: Path, folder: Path, *, op: str, label: str | None, batch: str,
                   keep_source: bool = False, undoes: str | None = None, name: str | None = None) -> Path:

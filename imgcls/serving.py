@@ -76,6 +76,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imgcls._fileio import read_jsonl
 from imgcls.config import Workspace, check_int, open_workspace
 from imgcls.images import ImageError, file_hash, read_image_resized
 from imgcls.runs import Run, load_run
@@ -891,14 +892,10 @@ def _version_label(workspace: Workspace, run_id: str) -> str:
     path = workspace.runs / PROMOTIONS_FILE
     promoted: list[str] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        entries = read_jsonl(path)  # a torn last line is skipped
     except OSError:
         return run_id
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue  # a torn last line
+    for entry in entries:
         if isinstance(entry, dict) and entry.get("accepted") and entry.get("run_id") \
                 and entry["run_id"] not in promoted:
             promoted.append(str(entry["run_id"]))

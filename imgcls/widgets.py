@@ -47,7 +47,6 @@ from __future__ import annotations
 import html
 import io
 import os
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -56,6 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imgcls._fileio import write_atomic
 from imgcls.config import UNKNOWN_CLASS, Workspace
 from imgcls.images import ImageError, file_hash, read_image, read_image_resized
 from imgcls.library import Library, validate_class_name
@@ -210,11 +210,7 @@ class ThumbnailCache:
 
     def _store(self, target: Path, data: bytes) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".thumb-", suffix=".tmp", dir=self.folder)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
+            write_atomic(target, data)
         except OSError:
             pass  # a read-only workspace still shows thumbnails, uncached
 
