@@ -70,6 +70,7 @@ from imgcls.runs import (
     PARTIAL_CONFIG_FILE,
     SPLITS_FILE,
     Run,
+    _output_units,
     _read_json,
     _splits_table,
     _utcnow,
@@ -305,13 +306,6 @@ def _model_input_size(model: keras.Model) -> tuple[int, int] | None:
     shape = getattr(model, "input_shape", None)
     if isinstance(shape, tuple) and len(shape) == 4 and shape[1] and shape[2]:
         return int(shape[1]), int(shape[2])
-    return None
-
-
-def _model_outputs(model: keras.Model) -> int | None:
-    shape = getattr(model, "output_shape", None)
-    if isinstance(shape, tuple) and shape and isinstance(shape[-1], int):
-        return int(shape[-1])
     return None
 
 
@@ -710,7 +704,7 @@ def train(
         model_name = DEFAULT_MODEL
 
     if initial_model is not None:
-        n_out = _model_outputs(initial_model)
+        n_out = _output_units(initial_model)
         if n_out != len(classes):
             raise ValueError(
                 f"`initial_model` has {n_out} outputs but {len(classes)} classes are being trained "
