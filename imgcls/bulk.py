@@ -79,7 +79,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from imgcls.config import DEFAULT_CUTOFF, UNKNOWN_CLASS, Workspace, check_int
+from imgcls.config import DEFAULT_CUTOFF, UNKNOWN_CLASS, Workspace, check_int, open_workspace
 from imgcls.images import file_hash, iter_image_files
 from imgcls.library import Library
 
@@ -1176,11 +1176,8 @@ def throwaway_candidates(
         (empty, and so no rows, when every class of the run makes ``cutoff``)
         and ``attrs["n_identified"]`` counts the pool images identified.
     """
-    from imgcls.config import open_workspace
-    from imgcls.runs import load_run
-
     ws = open_workspace(workspace)
-    run = load_run(run, ws) if not hasattr(run, "classes") else run
+    run = _resolve_run(run, ws)
     counts = Library(ws).counts(cutoff=cutoff).set_index("label")["n"]
     targets = [c for c in run.classes if int(counts.get(c, 0)) < cutoff]
     results = identify(source if source is not None else ws.unlabelled, run=run, workspace=ws,
