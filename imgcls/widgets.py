@@ -48,6 +48,7 @@ import html
 import io
 import os
 import time
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -543,6 +544,7 @@ class ReviewGrid:
         self._seen: dict[str, dict[str, Any]] = {}
         self._applies: list[dict[str, Any]] = []
         self._results = pd.DataFrame()
+        self._shown: frozenset[str] = frozenset()  # paths of _results
         self._page = 0
         self.class_names: list[str] = []
         self.last_render_seconds = 0.0
@@ -635,6 +637,7 @@ class ReviewGrid:
         table["path"] = [os.path.abspath(os.fspath(p)) for p in table["path"]]
         table = table.drop_duplicates("path", keep="first").reset_index(drop=True)
         self._results = table
+        self._shown = frozenset(table["path"])
         keep = [c for c in ("path", "top1_class", "top1_score", "top2_class", "top2_score") if c in table]
         for rec in table[keep].to_dict("records"):
             self._seen[rec["path"]] = rec
@@ -875,10 +878,9 @@ class ReviewGrid:
         return len(self._decisions)
 
     def _update_pending(self) -> None:
-        counts = pd.Series([d["action"] for d in self._decisions.values()], dtype=object).value_counts()
+        counts = Counter(d["action"] for d in self._decisions.values())
         parts = [f"{counts[a]} {a}" for a in ACTIONS if a in counts]
-        shown = set(self._results["path"]) if len(self._results) else set()
-        elsewhere = sum(p not in shown for p in self._decisions)
+        elsewhere = sum(p not in self._shown for p in self._decisions)
         text = f"<b>{len(self._decisions)} pending</b>"
         if parts:
             text += " (" + ", ".join(parts) + ")"
