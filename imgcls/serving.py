@@ -499,15 +499,18 @@ class Predictor:
 
     # --- decoding ----------------------------------------------------------
     def _decode_bytes(self, data: bytes, name: str, when: _dt.datetime):
-        """(pixels, sha256, kept path or None) for an uploaded image; ImageError on a bad one."""
+        """(pixels, sha256, kept path or None) for an uploaded image; ImageError on a
+        bad one, with the upload's sha256 as its ``digest`` (see :func:`_upload_digest`)."""
         digest = hashlib.sha256(data).hexdigest()
         if len(data) > self.max_bytes:
-            raise ImageError(
+            err = ImageError(
                 name,
                 f"the upload has {len(data):,} bytes, more than max_bytes={self.max_bytes:,}; "
                 "send a smaller image",
                 "too_large",
             )
+            err.digest = digest
+            raise err
         tmp = self._tmp_dir / f"{secrets.token_hex(8)}.upload"
         try:
             with open(tmp, "wb") as fh:
@@ -515,7 +518,9 @@ class Predictor:
             try:
                 pixels = read_image_resized(tmp, self.image_size, max_pixels=self.max_pixels)
             except ImageError as err:
-                raise ImageError(name, err.reason, err.kind) from None
+                bad = ImageError(name, err.reason, err.kind)
+                bad.digest = digest
+                raise bad from None
             kept = None
             if self.keep_inputs:
                 kept = self._kept_path(digest, _extension(data[:16]), when)
@@ -649,8 +654,7 @@ class Predictor:
         try:
             pixels, digest, kept, _ = self._decode(image, when)
         except ImageError as err:
-            digest = hashlib.sha256(bytes(image)).hexdigest() if isinstance(
-                image, (bytes, bytearray, memoryview)) else None
+            digest = _upload_digest(image, err)
             raise self._log_rejection(
                 str(err.path), err.reason, err.kind, source=source,
                 latency_ms=(_time.perf_counter() - start) * 1000, image_hash=digest,
@@ -744,8 +748,7 @@ class Predictor:
                     out.append({"ok": True, "hash": digest, "path": kept,
                                 "decode_ms": (_time.perf_counter() - t0) * 1000, "when": when})
                 except ImageError as err:
-                    digest = hashlib.sha256(bytes(image)).hexdigest() if isinstance(
-                        image, (bytes, bytearray, memoryview)) else None
+                    digest = _upload_digest(image, err)
                     out.append({"ok": False, "hash": digest, "error": f"{err.kind}: {err.reason}",
                                 "decode_ms": (_time.perf_counter() - t0) * 1000, "when": when})
             if decoded:
@@ -843,6 +846,12 @@ class Predictor:
                 f"The evaluation could not be written to {str(self.log.path)!r} "
                 f"({type(exc).__name__}: {exc})."
             ) from exc
+
+
+def _upload_digest(image: Any, err: ImageError) -> str | None:
+    """The sha256 of a rejected upload (logged with the failed transaction),
+    as ``_decode_bytes`` computed it; None for paths and arrays."""
+    return getattr(err, "digest", None) if isinstance(image, (bytes, bytearray, memoryview)) else None
 
 
 def _remove_stale(folder: Path, *, age_s: float = 3600.0) -> None:
