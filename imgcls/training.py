@@ -224,10 +224,8 @@ def _prepare_data(
     if cutoff is not None:
         cutoff = check_int(cutoff, "cutoff", 1, " (minimum readable images for a class to train)")
     used_cutoff = ws.cutoff if cutoff is None else cutoff
-    lib = None
     if catalog is None:
-        lib = Library(ws)
-        catalog = lib.scan()
+        catalog = Library(ws).scan()
     elif not isinstance(catalog, pd.DataFrame):
         raise ValueError(f"`catalog` must be a DataFrame from Library.scan(). Received: {type(catalog).__name__}")
     missing = [c for c in ("path", "label", "hash") if c not in catalog.columns]
@@ -238,10 +236,7 @@ def _prepare_data(
         )
     counts = _counts_table(catalog)
     if classes is None:
-        if lib is not None:
-            chosen = lib.classes(used_cutoff)
-        else:
-            chosen = sorted(counts[counts >= used_cutoff].index.astype(str).tolist())
+        chosen = sorted(counts[counts >= used_cutoff].index.astype(str).tolist())
         if len(chosen) < 2:
             raise _no_classes_error(counts, used_cutoff, len(chosen))
     else:
