@@ -53,7 +53,7 @@ CHILD = textwrap.dedent("""
     import json, os, resource, sys, threading, time
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import psutil
-    from imgcls import bulk
+    from imgcls import bulk as bulk
     from imgcls.runs import load_run
 
     folder, run_path, out = sys.argv[1:4]
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     repeats = args.repeats or (1 if args.quick else 2)
     out = args.out or (None if args.quick else RESULT)
 
-    from imgcls.images import iter_image_files
+    from imgcls.core.images import iter_image_files
     from imgcls.models import create_model
     from imgcls.runs import save_run
     from imgcls.sample import ZOO_CLASSES, build_sample

@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
 
 import pandas as pd  # noqa: E402
 
-from imgcls import bulk  # noqa: E402
+from imgcls import bulk as bulk  # noqa: E402
 from imgcls.sample import build_sample, sample_truth  # noqa: E402
 from imgcls.training import train  # noqa: E402
 

@@ -9,7 +9,7 @@ untimed warm-up of every variant:
    run) by :func:`imgcls.bulk.identify` (listing, parallel decode, batches of
    64, content hashes, Parquet part files, reading the table back) against a
    naive loop over the same files: open one file, resize it
-   (:func:`imgcls.images.read_image_resized`), ``model.predict`` on that one
+   (:func:`imgcls.core.read_image_resized`), ``model.predict`` on that one
    image. Claim: ``identify images/s >= 5 x naive images/s``. ``identify``
    runs over all 2,000 files; the naive loop's cost per image does not depend
    on how many files it is given (no batching), so it is timed on the first
@@ -62,10 +62,10 @@ if str(ROOT) not in sys.path:
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from imgcls import bulk  # noqa: E402
-from imgcls.images import iter_image_files, read_image_resized  # noqa: E402
+from imgcls import bulk as bulk  # noqa: E402
+from imgcls.core.images import iter_image_files, read_image_resized  # noqa: E402
+from imgcls.inputs import load_images  # noqa: E402
 from imgcls.models import create_model  # noqa: E402
-from imgcls.pipeline import load_images  # noqa: E402
 from imgcls.runs import save_run  # noqa: E402
 from imgcls.sample import ZOO_CLASSES, build_sample  # noqa: E402
 

@@ -64,13 +64,13 @@ def sample_workspace(tmp: Path, workspace: str | None):
     from imgcls.sample import build_sample
 
     if workspace:
-        from imgcls.config import open_workspace
+        from imgcls.core import open_workspace
 
         ws = open_workspace(workspace, create=False)
         return ws, load_run("production", ws), "production run of " + str(ws.root)
+    from imgcls.library import Library
     from imgcls.models import DEFAULT_MODEL, create_model
     from imgcls.runs import save_run
-    from imgcls.library import Library
 
     ws = build_sample(tmp / "zoo", image_size=64, pool_size=300)
     classes = Library(ws).classes()

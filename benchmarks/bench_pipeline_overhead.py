@@ -64,10 +64,16 @@ if str(ROOT) not in sys.path:
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from imgcls.augment import is_small_subject, make_augmentation, routed_augmentation  # noqa: E402
+from imgcls.inputs import (  # noqa: E402  # noqa: E402
+    is_small_subject,
+    load_images,
+    make_augmentation,
+    make_dataset,
+    resolve_cache,
+    routed_augmentation,
+)
 from imgcls.models import create_model  # noqa: E402
-from imgcls.pipeline import load_images, make_dataset, resolve_cache  # noqa: E402
-from imgcls.sample import _render as render_silhouette  # noqa: E402
+from imgcls.sample.zoo import _render as render_silhouette  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "pipeline_overhead.json"
 SIZE = 64

@@ -60,7 +60,7 @@ REVIEWERS = ["ana", "bo", "chen"]
 
 CHILD = r"""
 import io, json, sys, time
-from imgcls import reports
+from imgcls import reports as reports
 path = sys.argv[1]
 out = {}
 for name in ("cold", "warm"):  # cold: first call in a fresh process; warm: the second

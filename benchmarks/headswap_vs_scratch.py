@@ -9,7 +9,7 @@ of the epochs the from-scratch run needed, and its test accuracy is at most
 
 Both arms are measured side by side in one process, on exactly the same
 catalog, classes, splits, model, seeds, optimiser and stopping rule (see
-:func:`imgcls.finetune.headswap_experiment`).
+:func:`imgcls.training.headswap_experiment`).
 
 Usage::
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.workspace) if args.workspace else Path(tempfile.mkdtemp(prefix="headswap-")) / "zoo"
     out = Path(args.out) if args.out else (root.parent / "headswap_vs_scratch.quick.json" if quick else RESULT)
 
-    from imgcls.finetune import (
+    from imgcls.training import (
         DEFAULT_LABELLING,
         headswap_experiment,
         headswap_speed_table,
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def supplementary(speed) -> dict:
-    """Milder speed targets and fixed-epoch accuracies (see imgcls.finetune.headswap_speed_table)."""
+    """Milder speed targets and fixed-epoch accuracies (see imgcls.training.headswap_speed_table)."""
     cols = [c for c in speed.columns if c.startswith(("reach_", "val_at_"))]
     return {
         "note": "reach_<pct>: first epoch whose val accuracy reaches pct% of the same seed's from-scratch "

@@ -11,11 +11,10 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
 import pandas as pd
 
-from .config import DEFAULT_CUTOFF, THROWAWAY_CUTOFF
+from imgcls.core.workspace import DEFAULT_CUTOFF, THROWAWAY_CUTOFF
 
 # TensorFlow's start-up chatter (CUDA probing on a CPU machine) is noise on a terminal.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -32,14 +31,14 @@ def _print_table(df: pd.DataFrame, *, as_json: bool = False) -> None:
 
 
 def _workspace(args, *, create: bool = False):
-    from .config import open_workspace
+    from imgcls.core.workspace import open_workspace
 
     return open_workspace(args.workspace, cutoff=getattr(args, "cutoff", None) or DEFAULT_CUTOFF, create=create)
 
 
 # ----------------------------------------------------------------- commands
 def cmd_sample(args) -> int:
-    from .sample import build_sample
+    from imgcls.sample import build_sample
 
     ws = build_sample(args.workspace, image_size=args.image_size, pool_size=args.pool_size,
                       seed=args.seed, overwrite=args.reuse)
@@ -48,8 +47,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_library(args) -> int:
-    from .library import Library
-    from .splits import assign_splits, split_sizes
+    from imgcls.library import Library, assign_splits, split_sizes
 
     lib = Library(_workspace(args))
     cat = lib.scan()
@@ -76,7 +74,7 @@ def cmd_library(args) -> int:
 
 
 def cmd_duplicates(args) -> int:
-    from .library import Library
+    from imgcls.library import Library
 
     _print_table(Library(_workspace(args)).duplicates(near=not args.exact_only)[["group", "kind", "relpath", "label"]],
                  as_json=args.json)
@@ -84,7 +82,7 @@ def cmd_duplicates(args) -> int:
 
 
 def cmd_move(args) -> int:
-    from .library import Library
+    from imgcls.library import Library
 
     lib = Library(_workspace(args))
     for p in args.paths:
@@ -97,7 +95,7 @@ def cmd_move(args) -> int:
 
 
 def cmd_add(args) -> int:
-    from .library import Library
+    from imgcls.library import Library
 
     for new in Library(_workspace(args)).add(args.paths, args.label, move=args.move):
         print(new)
@@ -105,7 +103,7 @@ def cmd_add(args) -> int:
 
 
 def cmd_undo(args) -> int:
-    from .library import Library
+    from imgcls.library import Library
 
     for p in Library(_workspace(args)).undo(args.steps):
         print(f"restored {p}")
@@ -113,7 +111,7 @@ def cmd_undo(args) -> int:
 
 
 def cmd_journal(args) -> int:
-    from .library import Library
+    from imgcls.library import Library
 
     j = Library(_workspace(args)).journal()
     _print_table(j.tail(args.last)[["time", "op", "src", "dst", "undone"]], as_json=args.json)
@@ -121,7 +119,7 @@ def cmd_journal(args) -> int:
 
 
 def cmd_flag(args) -> int:
-    from .library import Library
+    from imgcls.library import Library
 
     kwargs = {}
     if args.staged is not None:
@@ -199,7 +197,7 @@ def _run_ref(args):
 
 
 def cmd_train(args) -> int:
-    from .training import train
+    from imgcls.training import train
 
     if args.throwaway and args.cutoff is None:
         args.cutoff = THROWAWAY_CUTOFF
@@ -210,7 +208,7 @@ def cmd_train(args) -> int:
                 verbose=0 if args.quiet else 1)
     _print_run(run)
     if args.throwaway and not args.no_identify:
-        from .bulk import throwaway_candidates
+        from imgcls.bulk import throwaway_candidates
 
         cands = throwaway_candidates(run, ws, cutoff=DEFAULT_CUTOFF, progress=not args.quiet)
         targets = cands.attrs["targets"]
@@ -246,8 +244,8 @@ def _print_run(run) -> None:
 
 
 def cmd_finetune(args) -> int:
-    from .finetune import next_generation
-    from .runs import load_run
+    from imgcls.runs import load_run
+    from imgcls.training import next_generation
 
     ws = _workspace(args)
     parent = load_run(_run_ref(args), ws)
@@ -268,14 +266,14 @@ def cmd_models(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from .runs import list_runs
+    from imgcls.runs import list_runs
 
     _print_table(list_runs(_workspace(args)), as_json=args.json)
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluation import evaluate
+    from imgcls.evaluation import evaluate
 
     ws = _workspace(args)
     result = evaluate(_run_ref(args), ws, split=args.split)
@@ -286,7 +284,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_promote(args) -> int:
-    from .evaluation import promote
+    from imgcls.evaluation import promote
 
     result = promote(args.run, _workspace(args), margin=args.margin, max_class_drop=args.max_class_drop,
                      reason=args.reason)
@@ -297,7 +295,7 @@ def cmd_promote(args) -> int:
 
 
 def cmd_identify(args) -> int:
-    from .bulk import identify
+    from imgcls.bulk import identify
 
     ws = _workspace(args)
     source = args.source or ws.unlabelled
@@ -312,14 +310,14 @@ def cmd_identify(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .serving import serve
+    from imgcls.serving import serve
 
     serve(_workspace(args), run=_run_ref(args), host=args.host, port=args.port, keep_inputs=args.keep_inputs)
     return 0
 
 
 def cmd_report(args) -> int:
-    from .reports import export_deck
+    from imgcls.reports import export_deck
 
     written = export_deck(_workspace(args), freq=args.freq)
     print(f"{len(written)} files written")
@@ -328,7 +326,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from imgcls.demo import run_demo
 
     run_demo(args.workspace, max_epochs=args.max_epochs, pool_size=args.pool_size)
     return 0

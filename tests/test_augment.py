@@ -1,4 +1,4 @@
-"""Tests for imgcls.augment: flip / rotation / zoom, the small-subject rule, the preview."""
+"""Tests for imgcls.inputs: flip / rotation / zoom, the small-subject rule, the preview."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgcls.augment import (
+from imgcls.inputs import (
     is_small_subject,
     make_augmentation,
     preview_augmentation,

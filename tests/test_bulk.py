@@ -19,8 +19,8 @@ from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from imgcls import bulk  # noqa: E402
-from imgcls.config import open_workspace  # noqa: E402
+from imgcls import bulk as bulk  # noqa: E402
+from imgcls.core import open_workspace  # noqa: E402
 
 CLASSES = ["antelope", "cow", "zebra"]
 
@@ -97,7 +97,7 @@ def test_identify_folder_any_depth_with_bad_files(ws_run, pool, tmp_path):
 
 
 def test_results_match_the_training_decode(ws_run, pool, tmp_path):
-    from imgcls.pipeline import load_images
+    from imgcls.inputs import load_images
 
     ws, run = ws_run
     df = bulk.identify(pool, run=run, out=tmp_path / "r.parquet", batch_size=8, progress=False)
@@ -136,7 +136,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(ws_run, tmp_path):
     script = textwrap.dedent(f"""
         import os
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-        from imgcls import bulk
+        from imgcls import bulk as bulk
         bulk.identify({str(folder)!r}, run={str(run.path)!r}, out={str(killed_out)!r},
                       batch_size=4, chunk_size=8, progress=False)
     """)

@@ -18,9 +18,9 @@ import pytest
 from PIL import Image
 
 from imgcls import evaluation as ev
-from imgcls.config import open_workspace
-from imgcls.library import Library
-from imgcls.splits import assign_splits, choose_benchmark
+from imgcls.core import open_workspace
+from imgcls.library import Library, assign_splits, choose_benchmark
+from imgcls.runs import PROMOTIONS_FILE, production_run, promotion_log
 
 # =========================================================================== pure metrics
 # A tiny known example: 6 images, 3 classes.
@@ -212,7 +212,7 @@ def runs(gate_ws):
 
 def _reset_gate(ws):
     ws.production_file.unlink(missing_ok=True)
-    (ws.runs / ev.PROMOTIONS_FILE).unlink(missing_ok=True)
+    (ws.runs / PROMOTIONS_FILE).unlink(missing_ok=True)
 
 
 def test_predict_table_on_benchmark(gate_ws, runs):
@@ -282,7 +282,7 @@ def test_compare_runs_on_the_intersection(gate_ws, runs):
 
 def test_gate_first_promotion_and_pointer(gate_ws, runs):
     _reset_gate(gate_ws)
-    assert ev.production_run(gate_ws) is None
+    assert production_run(gate_ws) is None
     result = ev.promote(runs["blue_as_red"], gate_ws, reason="first model")
     assert result.accepted and bool(result)
     assert "No run is in production" in result.explain()
@@ -290,7 +290,7 @@ def test_gate_first_promotion_and_pointer(gate_ws, runs):
     assert {"run_id", "promoted_at", "reason", "benchmark_accuracy"} <= set(pointer)
     assert pointer["run_id"] == "blue_as_red" and pointer["reason"] == "first model"
     assert pointer["benchmark_accuracy"] == pytest.approx(10 / 15)
-    assert ev.production_run(gate_ws).run_id == "blue_as_red"
+    assert production_run(gate_ws).run_id == "blue_as_red"
 
 
 def test_gate_refuses_worse_and_accepts_better(gate_ws, runs):
@@ -301,21 +301,21 @@ def test_gate_refuses_worse_and_accepts_better(gate_ws, runs):
     assert worse.candidate_accuracy == pytest.approx(5 / 15)
     assert worse.production_accuracy == pytest.approx(10 / 15)
     assert any("below production" in r for r in worse.reasons)
-    assert ev.production_run(gate_ws).run_id == "blue_as_red"
+    assert production_run(gate_ws).run_id == "blue_as_red"
     with pytest.raises(ev.PromotionRefused, match="Refused to promote 'all_red'") as info:
         ev.promote(runs["all_red"], gate_ws, raise_on_refusal=True)
     assert info.value.result.accepted is False and isinstance(info.value, ValueError)
 
     better = ev.promote(runs["good"], gate_ws, reason="fixes blue")
     assert better.accepted and better.delta == pytest.approx(5 / 15)
-    assert ev.production_run(gate_ws).run_id == "good"
+    assert production_run(gate_ws).run_id == "good"
     pointer = json.loads(gate_ws.production_file.read_text())
     assert pointer["previous_run_id"] == "blue_as_red" and pointer["reason"] == "fixes blue"
 
     # A margin the candidate does not clear is refused even when it is not worse.
     again = ev.promote(runs["good4"], gate_ws, margin=0.01)
     assert not again.accepted and "margin" in again.explain()
-    log = ev.promotion_log(gate_ws)
+    log = promotion_log(gate_ws)
     assert log["run_id"].tolist() == ["blue_as_red", "all_red", "all_red", "good", "good4"]
     assert log["accepted"].tolist() == [True, False, False, True, False]
     assert log["time"].notna().all() and log.loc[3, "reason"] == "fixes blue"
@@ -342,8 +342,8 @@ def test_gate_never_promotes_throwaway(gate_ws, runs):
     assert not gate_ws.production_file.exists()
     ev.promote(runs["all_red"], gate_ws)
     assert not ev.promote(runs["good_throwaway"], gate_ws).accepted
-    assert ev.production_run(gate_ws).run_id == "all_red"
-    log = ev.promotion_log(gate_ws)
+    assert production_run(gate_ws).run_id == "all_red"
+    log = promotion_log(gate_ws)
     assert log["accepted"].tolist() == [False, True, False]
     assert log.loc[0, "reason"] == "it is great"
 

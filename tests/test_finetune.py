@@ -1,4 +1,4 @@
-"""Tests for imgcls.finetune: head swap, the next generation, the experiment's bookkeeping."""
+"""Tests for imgcls.training: head swap, the next generation, the experiment's bookkeeping."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imgcls import finetune as ft
-from imgcls.config import open_workspace
+from imgcls import training as ft
+from imgcls.core import open_workspace
 from imgcls.library import Library
 from imgcls.runs import load_run
 

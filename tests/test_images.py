@@ -1,4 +1,4 @@
-"""Tests for imgcls.images: every good and bad file is built here, in tmp_path."""
+"""Tests for imgcls.core: every good and bad file is built here, in tmp_path."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imgcls.images import (
+from imgcls.core.images import (
     ImageError,
     file_hash,
     image_info,

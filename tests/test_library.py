@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
-from imgcls.config import open_workspace
+from imgcls.core import open_workspace
 from imgcls.library import Library, validate_class_name
 
 

@@ -7,7 +7,6 @@ with the defaults; a notebook that raises fails its test.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -64,19 +63,21 @@ def test_notebooks_define_no_functions():
         assert ["parameters"] in tags, f"{path.name} has no papermill parameters cell"
 
 
-def test_notebooks_match_their_cell_lists():
-    """notebooks/*.ipynb are generated from tools/notebook_cells: a hand edit of
-    either side that was not rebuilt fails here, before it reaches a user."""
-    import subprocess
-    import sys
+def test_notebooks_match_their_jupytext_sources():
+    """notebooks/NN_name.py (jupytext percent) is the source of each notebook; the
+    paired .ipynb must hold the same cells (`jupytext --sync notebooks/*.py` mends it)."""
+    import jupytext
 
-    builder = NOTEBOOKS.parent / "tools" / "build_notebooks.py"
-    proc = subprocess.run([sys.executable, str(builder), "--check"], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
     assert names == [f"{i:02d}_{n}" for i, n in enumerate([
         "image_library.ipynb", "train_from_scratch.ipynb", "finetune_loop.ipynb", "bulk_identification.ipynb",
         "throwaway_run.ipynb", "serving_and_logging.ipynb", "performance_reports.ipynb"], start=1)]
+    for name in names:
+        ipynb = jupytext.read(NOTEBOOKS / name)
+        source = jupytext.read(NOTEBOOKS / name.replace(".ipynb", ".py"))
+        cells = [(c.cell_type, c.source) for c in ipynb.cells]
+        assert cells == [(c.cell_type, c.source) for c in source.cells], (
+            f"{name} differs from its source {name[:-6]}.py: run `jupytext --sync notebooks/{name[:-6]}.py`")
 
 
 def test_01_image_library(sample_ws):
@@ -103,8 +104,7 @@ def test_02_train_from_scratch(sample_ws):
 def test_03_finetune_loop(sample_ws):
     nb = run_notebook("03_finetune_loop.ipynb", WORKSPACE=str(sample_ws.root),
                       LABELLING={"zebra": 40, "sheep": 5, "giraffe": 5}, **SMALL_TRAINING)
-    from imgcls.evaluation import promotion_log
-    from imgcls.runs import list_runs
+    from imgcls.runs import list_runs, promotion_log
 
     runs = list_runs(sample_ws)
     assert runs["throwaway"].sum() == 1 and runs["parent"].notna().sum() >= 1

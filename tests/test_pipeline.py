@@ -1,4 +1,4 @@
-"""Tests for imgcls.pipeline: tf.data datasets from catalog rows, on real files."""
+"""Tests for imgcls.inputs: tf.data datasets from catalog rows, on real files."""
 
 from __future__ import annotations
 
@@ -15,9 +15,15 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from imgcls.augment import make_augmentation
-from imgcls.images import read_image_resized
-from imgcls.pipeline import AUTO_CACHE_BYTES, load_images, make_dataset, make_inference_dataset, resolve_cache
+from imgcls.core.images import read_image_resized
+from imgcls.inputs import (
+    AUTO_CACHE_BYTES,
+    load_images,
+    make_augmentation,
+    make_dataset,
+    make_inference_dataset,
+    resolve_cache,
+)
 
 SIZE = (32, 32)
 
@@ -67,7 +73,7 @@ def test_shapes_dtypes_and_label_order(catalog):
     images, labels = collect(ds)
     assert labels.tolist() == [1, 0, 1, 0, 1, 0, 1, 0]  # rows order kept outside training
     expected = np.stack([read_image_resized(p, SIZE) for p in catalog["path"]]).astype("float32")
-    np.testing.assert_array_equal(images, expected)  # decodes exactly as imgcls.images does
+    np.testing.assert_array_equal(images, expected)  # decodes exactly as imgcls.core does
     assert 0.0 <= images.min() and images.max() <= 255.0
 
 

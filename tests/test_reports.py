@@ -36,8 +36,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imgcls import reports
-from imgcls.config import open_workspace
+from imgcls import reports as reports
+from imgcls.core import open_workspace
 from imgcls.translog import TransactionLog
 
 TRANSACTIONS = [

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from imgcls.config import open_workspace
+from imgcls.core import open_workspace
 from imgcls.runs import (
     Run,
     RunNotFoundError,

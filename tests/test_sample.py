@@ -7,7 +7,14 @@ import pickle
 import pytest
 
 from imgcls.library import Library
-from imgcls.sample import SAMPLE_COUNTS, _NumpyOnlyUnpickler, build_sample, load_animal_mnist, sample_truth, simulate_labelling
+from imgcls.sample import (
+    SAMPLE_COUNTS,
+    build_sample,
+    load_animal_mnist,
+    sample_truth,
+    simulate_labelling,
+)
+from imgcls.sample.zoo import _NumpyOnlyUnpickler
 
 
 @pytest.fixture(scope="module")

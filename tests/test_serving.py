@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from imgcls.core.images import file_hash
 from imgcls.evaluation import promote
-from imgcls.images import file_hash
+from imgcls.inputs import load_images
 from imgcls.library import Library
 from imgcls.models import create_model
-from imgcls.pipeline import load_images
 from imgcls.runs import save_run
 from imgcls.sample import build_sample, sample_truth
 from imgcls.serving import (

@@ -7,9 +7,14 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imgcls.config import open_workspace
-from imgcls.library import Library
-from imgcls.splits import assign_splits, choose_benchmark, split_sizes, training_rows
+from imgcls.core import open_workspace
+from imgcls.library import (
+    Library,
+    assign_splits,
+    choose_benchmark,
+    split_sizes,
+    training_rows,
+)
 
 
 def _catalog(n: int, *, offset: int = 0) -> pd.DataFrame:

@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from imgcls.config import open_workspace
-from imgcls.library import Library
+from imgcls.core import open_workspace
+from imgcls.library import Library, assign_splits
 from imgcls.runs import RunNotFoundError, lineage, list_runs, load_run, partial_dir
-from imgcls.splits import assign_splits
-from imgcls.training import BAKEOFF_COLUMNS, bakeoff, plot_bakeoff, plot_history, train
+from imgcls.training import bakeoff, plot_bakeoff, plot_history, train
+from imgcls.training.train import BAKEOFF_COLUMNS
 
 COLOURS = {"blue": (40, 40, 210), "green": (40, 200, 40), "red": (210, 40, 40)}
 FAST = dict(model="simple_cnn", image_size=32, batch_size=16, verbose=0)

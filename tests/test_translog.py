@@ -14,9 +14,14 @@ import time
 import pandas as pd
 import pytest
 
-from imgcls.config import open_workspace
-from imgcls.translog import MIGRATIONS, SCHEMA_VERSION, TransactionLog, UnknownTransactionError, to_utc_micros
-
+from imgcls.core import open_workspace
+from imgcls.translog import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TransactionLog,
+    UnknownTransactionError,
+    to_utc_micros,
+)
 
 
 def ts(text: str) -> pd.Timestamp:

@@ -1,4 +1,4 @@
-"""Tests for imgcls.widgets: the review grid, driven through its own controls
+"""Tests for imgcls.ui: the review grid, driven through its own controls
 (button clicks, setting a tile's class box) on real files in a tmp workspace."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from imgcls.bulk import result_columns
-from imgcls.config import open_workspace
-from imgcls.images import file_hash
+from imgcls.core import open_workspace
+from imgcls.core.images import file_hash
 from imgcls.library import Library
-from imgcls.widgets import ReviewGrid, ThumbnailCache
+from imgcls.ui import ReviewGrid, ThumbnailCache
 
 CLASSES = ["cat", "cow", "dog", "horse"]
 

@@ -355,7 +355,7 @@ def _load_weights(model: keras.Model, path: Path, *, name: str, num_classes: int
         f"num_classes={num_classes}: {_short_reason(failure)} The file must come from a "
         "model of the same name with the same number of classes; to reuse a model "
         "trained on a different class list, load it and swap its head "
-        "(imgcls.finetune.swap_head)."
+        "(imgcls.training.swap_head)."
     ) from failure
 
 

@@ -17,7 +17,6 @@ About 0.39 M parameters and 50 M MACs per 64x64 image. All padding is
 from __future__ import annotations
 
 from functools import partial
-
 from typing import Any
 
 import keras

@@ -1,0 +1,41 @@
+"""Bulk identification, its resumable job store and the write-up's filters (layer 5)."""
+
+from imgcls.bulk.identify import (
+    DEFAULT_THRESHOLDS,
+    ERROR_COLUMNS,
+    RESULT_COLUMNS,
+    SORT_KEYS,
+    identify,
+    identify_unknown,
+    in_unknown,
+    load_errors,
+    load_results,
+    look_alike,
+    low_count_classes,
+    lowest_scores,
+    precision_at_thresholds,
+    result_columns,
+    sort_by,
+    staged_classes,
+    throwaway_candidates,
+)
+
+__all__ = [
+    "throwaway_candidates",
+    "identify",
+    "identify_unknown",
+    "load_results",
+    "load_errors",
+    "result_columns",
+    "RESULT_COLUMNS",
+    "ERROR_COLUMNS",
+    "SORT_KEYS",
+    "DEFAULT_THRESHOLDS",
+    "low_count_classes",
+    "staged_classes",
+    "look_alike",
+    "in_unknown",
+    "lowest_scores",
+    "sort_by",
+    "precision_at_thresholds",
+]

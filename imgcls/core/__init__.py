@@ -1,0 +1,60 @@
+"""Paths and pixels: the workspace, safe image reading, argument checks, file helpers (layer 1)."""
+
+from imgcls.core.checks import (
+    check_bool,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_number,
+)
+from imgcls.core.clock import isoformat, utcnow
+from imgcls.core.images import (
+    SUPPORTED_FORMATS,
+    ImageError,
+    file_hash,
+    image_info,
+    iter_image_files,
+    probe_image,
+    read_image,
+    read_image_resized,
+)
+from imgcls.core.scores import entropy, margin, top_k
+from imgcls.core.workspace import (
+    DEFAULT_CUTOFF,
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    THROWAWAY_CUTOFF,
+    UNKNOWN_CLASS,
+    Workspace,
+    as_workspace,
+    open_workspace,
+)
+
+__all__ = [
+    "DEFAULT_CUTOFF",
+    "THROWAWAY_CUTOFF",
+    "UNKNOWN_CLASS",
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_EXTENSIONS",
+    "Workspace",
+    "as_workspace",
+    "open_workspace",
+    "ImageError",
+    "read_image",
+    "read_image_resized",
+    "image_info",
+    "probe_image",
+    "iter_image_files",
+    "file_hash",
+    "SUPPORTED_FORMATS",
+    "check_int",
+    "check_number",
+    "check_fraction",
+    "check_choice",
+    "check_bool",
+    "utcnow",
+    "isoformat",
+    "top_k",
+    "entropy",
+    "margin",
+]

@@ -1,0 +1,138 @@
+"""The production pointer and the promotions log: their one reader and one writer.
+
+``runs/production.json`` names the run in production; only the deploy gate
+(:func:`imgcls.evaluation.promote`) and a rollback write it, always through
+:func:`set_production`. ``runs/promotions.jsonl`` keeps every promotion
+attempt, accepted or not, one JSON object a line, appended through
+:func:`append_promotion`. Everything else reads them through this module, so
+a damaged file is treated the same way everywhere: the pointer raises a
+``ValueError`` that says which file and how to mend it; a torn last line of
+the log (a crash mid-append) is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from imgcls.core.fileio import append_jsonl, read_json, read_jsonl, write_json
+from imgcls.core.workspace import Workspace, as_workspace
+
+__all__ = [
+    "PROMOTIONS_FILE",
+    "PROMOTION_COLUMNS",
+    "read_production",
+    "production_run_id",
+    "set_production",
+    "append_promotion",
+    "promotion_log",
+    "promoted_run_ids",
+    "version_label",
+]
+
+#: File name of the promotions log inside ``runs/``.
+PROMOTIONS_FILE = "promotions.jsonl"
+#: Columns of :func:`promotion_log`, in order (later additions follow them).
+PROMOTION_COLUMNS = ["time", "run_id", "accepted", "previous_run_id", "reason", "reasons", "notes",
+                     "candidate_accuracy", "production_accuracy", "delta", "benchmark_accuracy",
+                     "compared_classes", "n_images", "margin", "max_class_drop", "class_drops"]
+
+
+def _promotions_path(ws: Workspace):
+    return ws.runs / PROMOTIONS_FILE
+
+
+def read_production(workspace: Workspace | str | os.PathLike) -> dict[str, Any] | None:
+    """The production pointer as a dict (``run_id``, ``promoted_at``, …), or None when none is set.
+
+    Raises:
+        ValueError: The file exists but is not JSON like ``{"run_id": "..."}``;
+            the message names the file and how to mend it.
+    """
+    ws = as_workspace(workspace, must_exist=False)
+    path = ws.production_file
+    try:
+        data = read_json(path, None)
+    except ValueError:
+        data = ...
+    if data is None:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("run_id"), str) or not data["run_id"]:
+        raise ValueError(
+            f"{str(path)!r} must be JSON like {{\"run_id\": \"...\"}}, but it is damaged. "
+            "Fix: promote a run again (`imgcls promote RUN`), or delete the file to have no "
+            "production run; runs/promotions.jsonl lists earlier production runs."
+        )
+    return data
+
+
+def production_run_id(workspace: Workspace | str | os.PathLike) -> str | None:
+    """Run id named by ``runs/production.json`` (None when no run is in production)."""
+    data = read_production(workspace)
+    return None if data is None else str(data["run_id"])
+
+
+def set_production(workspace: Workspace | str | os.PathLike, run_id: str, **fields: Any) -> dict[str, Any]:
+    """Point production at ``run_id`` (atomic write); ``fields`` are stored beside it.
+
+    Only the deploy gate and a rollback call this; each also appends its
+    decision to the promotions log with :func:`append_promotion`.
+
+    Returns:
+        The pointer as written.
+    """
+    ws = as_workspace(workspace)
+    if not isinstance(run_id, str) or not run_id:
+        raise ValueError(f"`run_id` must be a non-empty run id. Received: run_id={run_id!r}")
+    data = {"run_id": run_id, **fields}
+    ws.runs.mkdir(parents=True, exist_ok=True)
+    write_json(ws.production_file, data)
+    return data
+
+
+def append_promotion(workspace: Workspace | str | os.PathLike, entry: Mapping[str, Any]) -> None:
+    """Append one promotion attempt (a JSON-able mapping) to ``runs/promotions.jsonl``."""
+    ws = as_workspace(workspace)
+    ws.runs.mkdir(parents=True, exist_ok=True)
+    append_jsonl(_promotions_path(ws), entry)
+
+
+def _entries(ws: Workspace) -> list[dict]:
+    try:
+        return [e for e in read_jsonl(_promotions_path(ws)) if isinstance(e, dict)]
+    except FileNotFoundError:
+        return []
+
+
+def promotion_log(workspace: Workspace | str | os.PathLike) -> pd.DataFrame:
+    """Every promotion attempt, oldest first (from ``runs/promotions.jsonl``).
+
+    Columns: :data:`PROMOTION_COLUMNS` first, then any others entries carry.
+    """
+    ws = as_workspace(workspace)
+    df = pd.DataFrame(_entries(ws))
+    df = df.reindex(columns=PROMOTION_COLUMNS + [c for c in df.columns if c not in PROMOTION_COLUMNS])
+    if len(df):
+        df["time"] = pd.to_datetime(df["time"], utc=True, errors="coerce", format="ISO8601")
+        df["accepted"] = df["accepted"].fillna(False).astype(bool)
+    return df
+
+
+def promoted_run_ids(workspace: Workspace | str | os.PathLike) -> list[str]:
+    """Runs ever accepted into production, in the order of their first promotion."""
+    ws = as_workspace(workspace, must_exist=False)
+    out: list[str] = []
+    for entry in _entries(ws):
+        rid = entry.get("run_id")
+        if entry.get("accepted") and isinstance(rid, str) and rid and rid not in out:
+            out.append(rid)
+    return out
+
+
+def version_label(workspace: Workspace | str | os.PathLike, run_id: str) -> str:
+    """``v<n>`` for the n-th run ever promoted to production, else the run id itself."""
+    promoted = promoted_run_ids(workspace)
+    return f"v{promoted.index(run_id) + 1}" if run_id in promoted else run_id

@@ -1,0 +1,53 @@
+"""Training until plateau, callbacks, and the head-swap next generation (layer 4)."""
+
+from imgcls.training.headswap import (
+    DEFAULT_LABELLING,
+    HEAD_LAYER,
+    class_changes,
+    headswap_experiment,
+    headswap_speed_table,
+    headswap_verdict,
+    next_generation,
+    plot_learning_curves,
+    read_headswap_benchmark,
+    split_changes,
+    summarize_headswap,
+    swap_head,
+)
+from imgcls.training.train import (
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_MAX_EPOCHS,
+    DEFAULT_MIN_DELTA,
+    DEFAULT_PATIENCE,
+    DEFAULT_TOP_K,
+    bakeoff,
+    evaluate_rows,
+    plot_bakeoff,
+    plot_history,
+    train,
+)
+
+__all__ = [
+    "DEFAULT_MAX_EPOCHS",
+    "DEFAULT_PATIENCE",
+    "DEFAULT_MIN_DELTA",
+    "DEFAULT_LEARNING_RATE",
+    "DEFAULT_TOP_K",
+    "train",
+    "bakeoff",
+    "plot_bakeoff",
+    "plot_history",
+    "evaluate_rows",
+    "HEAD_LAYER",
+    "DEFAULT_LABELLING",
+    "swap_head",
+    "class_changes",
+    "split_changes",
+    "next_generation",
+    "headswap_experiment",
+    "summarize_headswap",
+    "headswap_verdict",
+    "plot_learning_curves",
+    "read_headswap_benchmark",
+    "headswap_speed_table",
+]

@@ -1,1 +1,0 @@
-"""Cell lists of the numbered notebooks, one module per notebook (see tools/build_notebooks.py)."""
