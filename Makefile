@@ -1,6 +1,9 @@
 # Two commands do everything on a fresh machine with Python 3.11:
 #   make demo   - create .venv, install, build the sample workspace, run the main job
-#   make test   - create .venv, install, run the whole test suite
+#   make test   - create .venv, install, run the whole test suite (slow tests included)
+# Also: make test-fast (skips tests marked slow), make notebooks (jupytext --sync the
+# NN_name.py sources with their .ipynb), make lab, make bench.
+# Conda instead of a venv: conda env create -f environment.yml (see README.md).
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +11,7 @@ WS     ?= demo-workspace
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export KERAS_BACKEND ?= tensorflow
 
-.PHONY: venv demo test lab bench clean chromium
+.PHONY: venv demo test test-fast notebooks lab bench clean chromium
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +36,14 @@ chromium:
 
 test: venv chromium
 	$(BIN)/python -m pytest -q
+
+# Everything but the tests marked `slow` (training, notebook runs): the quick loop while editing.
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# Pair each notebook source with its .ipynb (the newer side wins), after editing either.
+notebooks: venv
+	$(BIN)/jupytext --sync notebooks/*.py
 
 lab: venv
 	$(BIN)/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks

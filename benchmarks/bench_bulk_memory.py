@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -39,14 +37,9 @@ import textwrap
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from _common import child_env, load_average, machine_info, result_path, start_benchmark, write_result
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-RESULT = ROOT / "benchmarks" / "results" / "bulk_memory.json"
+RESULT = result_path("bulk_memory")
 TARGET = 1.10
 
 CHILD = textwrap.dedent("""
@@ -72,7 +65,8 @@ CHILD = textwrap.dedent("""
     t = threading.Thread(target=sample, daemon=True)
     t.start()
     t0 = time.perf_counter()
-    df = bulk.identify(folder, run=run, out=out, batch_size=64, progress=False, resume=False)
+    workspace = run.path.parent.parent  # the run's own workspace (<workspace>/runs/<run_id>/)
+    df = bulk.identify(workspace, folder, run=run, out=out, batch_size=64, progress=False, resume=False)
     seconds = time.perf_counter() - t0
     stop.set()
     t.join()
@@ -88,10 +82,9 @@ CHILD = textwrap.dedent("""
 
 
 def measure(folder: Path, run_path: Path, out: Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(folder), str(run_path), str(out)],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True, text=True, env=child_env(), check=False,
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -107,19 +100,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=None, help="measurements per size (default 2)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON")
     args = parser.parse_args(argv)
+    bench = start_benchmark("bulk_memory", argv)
     n = args.n or (200 if args.quick else 2000)
     repeats = args.repeats or (1 if args.quick else 2)
     out = args.out or (None if args.quick else RESULT)
 
-    from imgcls.core.images import iter_image_files
+    from imgcls.core import iter_image_files
     from imgcls.models import create_model
     from imgcls.runs import save_run
     from imgcls.sample import ZOO_CLASSES, build_sample
 
     result: dict = {
         "claim": "peak RSS of identify over 10x the files stays within 10% (20,000 vs 2,000 files)",
-        "machine": {"cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg(),
-                    "python": platform.python_version(), "machine": platform.machine()},
+        "machine": machine_info(load_avg_start=load_average()),
         "quick": bool(args.quick),
     }
     with tempfile.TemporaryDirectory(prefix="bench_bulk_mem_") as tmpdir:
@@ -170,12 +163,11 @@ def main(argv: list[str] | None = None) -> dict:
         "target": TARGET,
         "passed": ratio <= TARGET,
     })
-    result["machine"]["load_avg_end"] = os.getloadavg()
+    result["machine"]["load_avg_end"] = load_average()
     print(f"peak RSS {10 * n} files {peak['big']:.1f} MB vs {n} files {peak['small']:.1f} MB -> "
           f"{ratio:.3f}x (target <= {TARGET}x)")
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(result, out, bench)
         print(f"wrote {out}")
     return result
 

@@ -25,20 +25,11 @@ where ``--out`` says).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from _common import load_average, machine_info, result_path, start_benchmark, write_result
 
 import pandas as pd  # noqa: E402
 
@@ -46,7 +37,7 @@ from imgcls import bulk as bulk  # noqa: E402
 from imgcls.sample import build_sample, sample_truth  # noqa: E402
 from imgcls.training import train  # noqa: E402
 
-RESULT = ROOT / "benchmarks" / "results" / "bulk_precision.json"
+RESULT = result_path("bulk_precision")
 THRESHOLDS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 
 
@@ -58,14 +49,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pool", type=int, default=None, help="pool size (default 3000)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON")
     args = parser.parse_args(argv)
+    bench = start_benchmark("bulk_precision", argv)
     epochs = args.epochs or (2 if args.quick else 20)
     pool = args.pool or (300 if args.quick else 3000)
     out = args.out or (None if args.quick else RESULT)
 
     result: dict = {
         "claim": "precision of accepted bulk predictions at confidence thresholds (zoo sample pool)",
-        "machine": {"cpu_count": os.cpu_count(), "load_avg_start": os.getloadavg(),
-                    "python": platform.python_version(), "machine": platform.machine()},
+        "machine": machine_info(load_avg_start=load_average()),
         "quick": bool(args.quick),
     }
     with tempfile.TemporaryDirectory(prefix="bench_bulk_prec_") as tmpdir:
@@ -90,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
               flush=True)
 
         t0 = time.perf_counter()
-        results = bulk.identify(ws.unlabelled, run=run, progress=False)
+        results = bulk.identify(ws, run=run, progress=False)
         seconds = time.perf_counter() - t0
         errors = bulk.load_errors(results.attrs["results_path"])
         truth = sample_truth(ws)
@@ -116,15 +107,14 @@ def main(argv: list[str] | None = None) -> dict:
             str(k): v for k, v in
             unnamed.groupby("label")["top1_class"].agg(lambda s: s.value_counts().head(3).to_dict()).items()
         }
-    result["machine"]["load_avg_end"] = os.getloadavg()
+    result["machine"]["load_avg_end"] = load_average()
     with pd.option_context("display.width", 120):
         print("all pool images with a true label:")
         print(table_all.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print("pool images of classes the model was trained on:")
         print(table_known.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        write_result(result, out, bench, default=str)
         print(f"wrote {out}")
     return result
 

@@ -39,37 +39,29 @@ where ``--out`` says, so a smoke run never replaces the real numbers).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from _common import load_average, machine_info, result_path, start_benchmark, write_result
 
 import numpy as np
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from imgcls import bulk as bulk  # noqa: E402
-from imgcls.core.images import iter_image_files, read_image_resized  # noqa: E402
+from imgcls.core import iter_image_files, read_image_resized  # noqa: E402
 from imgcls.inputs import load_images  # noqa: E402
 from imgcls.models import create_model  # noqa: E402
 from imgcls.runs import save_run  # noqa: E402
 from imgcls.sample import ZOO_CLASSES, build_sample  # noqa: E402
 
-RESULT = ROOT / "benchmarks" / "results" / "bulk_throughput.json"
+RESULT = result_path("bulk_throughput")
 BATCH = 64
 SMALL_TARGET = 5.0
 BIG_TARGET = 0.9
@@ -108,7 +100,8 @@ def naive_on_batch(model: keras.Model, paths: list[str], size: tuple[int, int]) 
 
 def run_identify(source, run, out_dir: Path, tag: str) -> int:
     out = out_dir / f"{tag}.parquet"
-    df = bulk.identify(source, run=run, out=out, batch_size=BATCH, progress=False, resume=False)
+    workspace = run.path.parent.parent  # the run's own workspace (<workspace>/runs/<run_id>/)
+    df = bulk.identify(workspace, source, run=run, out=out, batch_size=BATCH, progress=False, resume=False)
     n = len(df)
     shutil.rmtree(out, ignore_errors=True)
     return n
@@ -303,6 +296,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--skip-big", action="store_true", help="only the small-model case")
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON")
     args = parser.parse_args(argv)
+    bench = start_benchmark("bulk_throughput", argv)
     n = args.n or (200 if args.quick else 2000)
     n_big = args.n_big or (16 if args.quick else 256)
     rounds = args.rounds or (1 if args.quick else 10)
@@ -313,14 +307,8 @@ def main(argv: list[str] | None = None) -> dict:
     result: dict = {
         "claim": "bulk identify >= 5x a naive per-file loop (mini_inception 64x64, 2000 files) and "
                  ">= 0.9x the model alone on in-memory images (inception_v4 299x299)",
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "load_avg_start": os.getloadavg(),
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "machine": platform.machine(),
-        },
+        "machine": machine_info(load_avg_start=load_average(), tensorflow=tf.__version__,
+                                keras=keras.__version__),
         "quick": bool(args.quick),
     }
     with tempfile.TemporaryDirectory(prefix="bench_bulk_") as tmpdir:
@@ -331,7 +319,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"inception_v4: {n_big} files of 299x299, {rounds} rounds", flush=True)
             src = sorted(str(p) for p in iter_image_files(tmp / "files"))
             result["big_model"] = big_model_case(tmp, n_big, rounds, src)
-    result["machine"]["load_avg_end"] = os.getloadavg()
+    result["machine"]["load_avg_end"] = load_average()
     sm = result["small_model"]
     print(f"mini_inception: identify {sm['images_per_s']['identify']:.0f} img/s vs naive "
           f"{sm['images_per_s']['naive_predict']:.1f} img/s -> {sm['ratio_identify_vs_naive']:.1f}x "
@@ -343,8 +331,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"(target >= {BIG_TARGET}x)")
     result["passed"] = bool(sm["passed"] and result.get("big_model", {"passed": True})["passed"])
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2, default=float) + "\n")
+        write_result(result, out, bench, default=float)
         print(f"wrote {out}")
     return result
 

@@ -34,52 +34,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from _common import load_average, machine_info, result_path, start_benchmark, utc_now, write_result
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-RESULT = ROOT / "benchmarks" / "results" / "inception_v4_throughput.json"
+RESULT = result_path("inception_v4_throughput")
 TARGET = 0.9
-
-
-def _machine() -> dict:
-    info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-    }
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        import psutil
-
-        info["memory_gb"] = round(psutil.virtual_memory().total / 1e9, 1)
-    except ImportError:
-        pass
-    return info
-
-
-def _load() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -90,6 +52,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batches", type=int, default=3, help="batches per timing")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    bench = start_benchmark("inception_v4_throughput", argv)
 
     import keras
     import numpy as np
@@ -120,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
         for _ in range(2):
             fn(x).numpy()
 
-    load_before = _load()
+    load_before = load_average()
     timings: dict[str, list[float]] = {name: [] for name in fns}
     cpu_timings: dict[str, list[float]] = {name: [] for name in fns}
     order = list(fns)
@@ -139,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
                 f"({cpu_timings[name][-1]:.2f} images per CPU-second)",
                 flush=True,
             )
-    load_after = _load()
+    load_after = load_average()
 
     ips = {name: statistics.median(v) for name, v in timings.items()}
     gmacs = {name: macs[name] / 1e9 for name in macs}
@@ -178,14 +141,13 @@ def main(argv: list[str] | None = None) -> dict:
         "method": "tf.function(model(x, training=False)), no XLA; alternating order, median",
         "load_average_before": load_before,
         "load_average_after": load_after,
-        "machine": _machine(),
+        "machine": machine_info(),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "created": utc_now(),
     }
     print(json.dumps(result, indent=2))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(result, out, bench)
         print(f"wrote {out}")
     return result
 

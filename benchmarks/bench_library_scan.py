@@ -19,17 +19,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _common import child_env, machine_info, result_path, start_benchmark, write_result
+
 import numpy as np
 from PIL import Image, ImageDraw
 
-RESULTS = Path(__file__).resolve().parent / "results" / "library_scan.json"
+RESULTS = result_path("library_scan")
 
 CHILD = r"""
 import json, resource, sys, time, gc
@@ -64,7 +65,8 @@ def make_library(root: Path, n: int, seed: int = 0) -> None:
 
 
 def scan_in_subprocess(ws: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(ws)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", CHILD, str(ws)], capture_output=True, text=True, check=True,
+                         env=child_env())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -72,6 +74,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="200 and 2,000 images")
     args = ap.parse_args()
+    bench = start_benchmark("library_scan")
     sizes = (200, 2000) if args.quick else (2000, 20000)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,11 +110,10 @@ def main() -> None:
         "catalog_growth_between_sizes_bytes": catalog_growth,
         "rss_growth_per_catalog_byte": rss_growth / max(catalog_growth, 1),
         "rescan_target_met": large["rescan_speedup"] >= 10,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine_info(cpus=os.cpu_count()),
         "quick": args.quick,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(summary, indent=2))
+    write_result(summary, RESULTS, bench)
     print(json.dumps({k: v for k, v in summary.items() if k != "results"}, indent=2))
 
 

@@ -33,22 +33,18 @@ Writes benchmarks/results/logging_overhead.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from _common import ROOT, load_average, machine_info, result_path, start_benchmark, utc_now, write_result
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-RESULT = ROOT / "benchmarks" / "results" / "logging_overhead.json"
+RESULT = result_path("logging_overhead")
 TARGET = 0.05
 
 
@@ -67,7 +63,7 @@ def sample_workspace(tmp: Path, workspace: str | None):
         from imgcls.core import open_workspace
 
         ws = open_workspace(workspace, create=False)
-        return ws, load_run("production", ws), "production run of " + str(ws.root)
+        return ws, load_run("production", workspace=ws), "production run of " + str(ws.root)
     from imgcls.library import Library
     from imgcls.models import DEFAULT_MODEL, create_model
     from imgcls.runs import save_run
@@ -119,6 +115,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer requests (smoke run)")
     parser.add_argument("--workspace", help="serve this workspace's production run instead")
     args = parser.parse_args(argv)
+    bench = start_benchmark("logging_overhead", argv)
     rounds, block = (20, 3) if args.quick else (200, 5)
 
     import httpx
@@ -217,17 +214,15 @@ def main(argv=None) -> int:
         "overhead_http_mean": mean_ratio(http),
         "log_write_share_of_prediction": float(np.median(bare) / np.median(py["without_log"])),
         "rows_logged": rows,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_average": list(os.getloadavg())},
-        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(cpus=os.cpu_count(), load_average=load_average()),
+        "when": utc_now(),
     }
     # The decisive figure is the cost isolated inside each request; the
     # end-to-end ratios are reported beside it with their A/A noise floor.
     result["meets_target"] = bool(result["logging_cost_share"] <= TARGET)
     result["end_to_end_within_target"] = bool(
         result["overhead_python_paired"] <= TARGET and result["overhead_http_paired"] <= TARGET)
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, RESULT, bench)
     print(json.dumps({k: result[k] for k in (
         "overhead_python_median", "overhead_python_mean", "noise_floor_python_median",
         "overhead_python_paired", "noise_floor_python_paired", "overhead_http_paired",

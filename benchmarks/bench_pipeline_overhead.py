@@ -41,25 +41,18 @@ where ``--out`` says, so a smoke run never replaces the real numbers).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from _common import ROOT, machine_info, result_path, start_benchmark, write_result
 
 import numpy as np
 import pandas as pd
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -73,9 +66,9 @@ from imgcls.inputs import (  # noqa: E402  # noqa: E402
     routed_augmentation,
 )
 from imgcls.models import create_model  # noqa: E402
-from imgcls.sample.zoo import _render as render_silhouette  # noqa: E402
+from imgcls.sample import render_silhouette  # noqa: E402
 
-RESULT = ROOT / "benchmarks" / "results" / "pipeline_overhead.json"
+RESULT = result_path("pipeline_overhead")
 SIZE = 64
 BATCH = 32
 CLASSES = [f"class_{i}" for i in range(10)]
@@ -230,6 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
         help=f"result file (default {RESULT.relative_to(ROOT)}; --quick writes nothing unless --out is given)",
     )
     args = parser.parse_args(argv)
+    bench = start_benchmark("pipeline_overhead", argv)
     n = args.n or (300 if args.quick else 3000)
     repeats = args.repeats or (1 if args.quick else 5)
     run_epochs = max(1, args.run_epochs)
@@ -345,6 +339,7 @@ def main(argv: list[str] | None = None) -> dict:
             "load_average_before_after and compare the CPU ratios",
         ],
         "skipped": len(skipped),
+        "machine": machine_info(),
         "config": {
             "n_images": n,
             "image_size": [SIZE, SIZE],
@@ -366,8 +361,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     out = args.out if args.out is not None else (None if args.quick else RESULT)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(result, out, bench)
     print(
         f"over a {run_epochs}-epoch run: files / memory = {ratio:.3f} (target <= {TARGET}); steady state "
         f"{result['ratio_steady_state']['files']:.3f}, first epoch {result['ratio_first_epoch']['files']:.3f}; "

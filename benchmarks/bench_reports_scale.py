@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sqlite3
 import statistics
 import subprocess
@@ -45,9 +44,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import child_env, load_average, machine_info, result_path, start_benchmark, write_result
+
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results" / "reports_scale.json"
+RESULTS = result_path("reports_scale")
 US_PER_DAY = 86_400_000_000
 START_DAY = 20094  # 2025-01-06, a Monday
 DAYS = 84
@@ -244,7 +245,7 @@ def api_insert_rate(folder: Path, n: int = 100_000, batch: int = 10_000) -> dict
 
 
 def measure(path: Path, figures: bool) -> dict:
-    env = {**os.environ, "MPLBACKEND": "Agg"}
+    env = child_env(MPLBACKEND="Agg")
     out = subprocess.run([sys.executable, "-c", CHILD, str(path), "1" if figures else "0"],
                          capture_output=True, text=True, env=env)
     if out.returncode != 0:
@@ -260,13 +261,12 @@ def main() -> None:
     ap.add_argument("--tmp", default=None, help="folder for the temporary logs (default: system tmp)")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args()
+    bench = start_benchmark("reports_scale")
     small, large = args.sizes or ((10_000, 100_000) if args.quick else (1_000_000, 10_000_000))
     repeats = args.repeats or (1 if args.quick else 3)
     result: dict = {
         "claim": "reports over 1M transactions build in < 10 s; 10x rows takes <= 12x time",
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count(), "sqlite": sqlite3.sqlite_version,
-                    "loadavg_start": list(os.getloadavg())},
+        "machine": machine_info(cpus=os.cpu_count(), sqlite=sqlite3.sqlite_version, loadavg_start=load_average()),
         "sizes": [small, large], "repeats": repeats,
     }
     with tempfile.TemporaryDirectory(dir=args.tmp, prefix="bench_reports_") as tmp:
@@ -313,10 +313,9 @@ def main() -> None:
     result["ratio_rows"] = large / small
     result["claim_small_under_10s"] = cold_small < 10.0
     result["claim_ratio_at_most_12"] = ratio <= 12.0
-    result["machine"]["loadavg_end"] = list(os.getloadavg())
+    result["machine"]["loadavg_end"] = load_average()
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, out, bench)
     print(f"tables (cold): {small:,} rows {cold_small:.2f} s, {large:,} rows {cold_large:.2f} s; "
           f"(warm): {t_small:.2f} s, {t_large:.2f} s, ratio {ratio:.2f} "
           f"(rows x{large / small:.0f}); figures build {result[f'reports_{small}']['figures_build_s']:.2f} s, "

@@ -26,10 +26,8 @@ Writes benchmarks/results/serving_concurrency.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -39,11 +37,20 @@ import threading
 import time
 from pathlib import Path
 
+from _common import (
+    ROOT,
+    child_env,
+    load_average,
+    machine_info,
+    result_path,
+    start_benchmark,
+    utc_now,
+    write_result,
+)
+
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-RESULT = ROOT / "benchmarks" / "results" / "serving_concurrency.json"
+RESULT = result_path("serving_concurrency")
 CLIENTS = 8
 #: name -> (group_commit, batch_inference): the server variants compared.
 MODES = {
@@ -71,7 +78,7 @@ def start_server(ws, run_id: str, group_commit: bool, batch_inference: bool, *, 
 
     for _ in range(3):  # a free port can be taken between the check and the bind
         port = free_port()
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+        env = child_env(TF_CPP_MIN_LOG_LEVEL="3")
         proc = subprocess.Popen(
             [sys.executable, "-c", SERVER, str(ws.root), run_id, str(port),
              "1" if group_commit else "0", "1" if batch_inference else "0"],
@@ -217,6 +224,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200 requests, kill after 50 (smoke run)")
     args = parser.parse_args(argv)
+    bench = start_benchmark("serving_concurrency", argv)
     total, kill_after = (200, 50) if args.quick else (2000, 500)
 
     from imgcls.library import Library
@@ -250,12 +258,10 @@ def main(argv=None) -> int:
             name: m["load"]["latency_ms_p95"] / base["latency_ms_p95"] for name, m in modes.items()},
         "all_exact": all(m["load"]["exact"] for m in modes.values()),
         "all_acknowledged_survive_kill": all(m["kill"]["all_acknowledged_present"] for m in modes.values()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_average": list(os.getloadavg())},
-        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(cpus=os.cpu_count(), load_average=load_average()),
+        "when": utc_now(),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, RESULT, bench)
     print(json.dumps({k: result[k] for k in (
         "all_exact", "all_acknowledged_survive_kill", "throughput_ratio_vs_direct",
         "p95_latency_ratio_vs_direct")}, indent=2))

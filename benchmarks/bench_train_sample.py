@@ -21,15 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from _common import machine_info, result_path, start_benchmark, write_result
 
-RESULTS = Path(__file__).resolve().parent / "results" / "train_sample.json"
+RESULTS = result_path("train_sample")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -39,6 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--output", type=Path, default=RESULTS)
     ap.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     args = ap.parse_args(argv)
+    bench = start_benchmark("train_sample", argv)
 
     from imgcls.models import DEFAULT_MODEL
     from imgcls.sample import build_sample
@@ -108,17 +108,14 @@ def main(argv: list[str] | None = None) -> dict:
             "accuracy": [round(float(v), 4) for v in hist["accuracy"]],
             "epoch_time_s": [round(float(v), 3) for v in hist["epoch_time_s"]],
         },
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "loadavg_before": [round(v, 2) for v in load_before],
-            "loadavg_after": [round(v, 2) for v in load_after],
-        },
+        "machine": machine_info(
+            cpus=os.cpu_count(),
+            loadavg_before=[round(v, 2) for v in load_before],
+            loadavg_after=[round(v, 2) for v in load_after],
+        ),
         "versions": cfg["versions"],
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(result, args.output, bench)
     print(json.dumps({k: v for k, v in result.items() if k not in ("history", "classes", "versions")}, indent=2))
     return result
 

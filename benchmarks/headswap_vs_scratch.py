@@ -9,7 +9,7 @@ of the epochs the from-scratch run needed, and its test accuracy is at most
 
 Both arms are measured side by side in one process, on exactly the same
 catalog, classes, splits, model, seeds, optimiser and stopping rule (see
-:func:`imgcls.training.headswap_experiment`).
+:func:`imgcls.experiments.headswap_experiment`).
 
 Usage::
 
@@ -24,19 +24,16 @@ raw per-run numbers, mean and spread per arm, the ratios and the verdict.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from _common import ROOT, machine_info, result_path, start_benchmark, write_result
 
-HERE = Path(__file__).resolve().parent
-RESULT = HERE / "results" / "headswap_vs_scratch.json"
+RESULT = result_path("headswap_vs_scratch")
 
 
 def _clean(obj):
@@ -61,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap (default 150; quick: 3)")
     parser.add_argument("--patience", type=int, default=None, help="early-stopping patience (default 10; quick: 1)")
     parser.add_argument("--workspace", default=None, help="folder for the sample workspace (default: a temp folder)")
-    parser.add_argument("--out", default=None, help=f"JSON output (default {RESULT.relative_to(HERE.parent)})")
+    parser.add_argument("--out", default=None, help=f"JSON output (default {RESULT.relative_to(ROOT)})")
     args = parser.parse_args(argv)
+    bench = start_benchmark("headswap_vs_scratch", argv)
 
     quick = args.quick
     seeds = args.seeds or ([0] if quick else [0, 1, 2])
@@ -73,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(args.workspace) if args.workspace else Path(tempfile.mkdtemp(prefix="headswap-")) / "zoo"
     out = Path(args.out) if args.out else (root.parent / "headswap_vs_scratch.quick.json" if quick else RESULT)
 
-    from imgcls.training import (
+    from imgcls.experiments import (
         DEFAULT_LABELLING,
         headswap_experiment,
         headswap_speed_table,
@@ -130,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             "labelling_round": DEFAULT_LABELLING, "pool_size": 1000, "batch_size": 32,
             "augmentation": "flip, +-10 deg rotation, +-10% zoom (imgcls default)",
         },
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "tensorflow": tf.__version__, "keras": keras.__version__},
+        "machine": machine_info(cpus=os.cpu_count(), tensorflow=tf.__version__, keras=keras.__version__),
         "total_time_s": round(total, 1),
         "verdict": verdict,
         "ratios": ratios,
@@ -148,15 +145,14 @@ def main(argv: list[str] | None = None) -> int:
         "workspace": str(root),
     }
     payload["supplementary"] = supplementary(headswap_speed_table(results))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_clean(payload), indent=2) + "\n")
+    write_result(_clean(payload), out, bench)
     log(verdict["text"])
     log(f"wrote {out} ({total / 60:.1f} min); learning curves in {figure}")
     return 0
 
 
 def supplementary(speed) -> dict:
-    """Milder speed targets and fixed-epoch accuracies (see imgcls.training.headswap_speed_table)."""
+    """Milder speed targets and fixed-epoch accuracies (see imgcls.experiments.headswap_speed_table)."""
     cols = [c for c in speed.columns if c.startswith(("reach_", "val_at_"))]
     return {
         "note": "reach_<pct>: first epoch whose val accuracy reaches pct% of the same seed's from-scratch "

@@ -142,7 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Image-classification product life cycle: library, training, fine-tuning, "
         "bulk identification, serving and reports.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    import imgcls
+
+    parser.add_argument("--version", action="version", version=f"imgcls {imgcls.__version__}",
+                        help="print the installed version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                help="run `imgcls COMMAND --help` for the options of one")
 
     def add(name, func, help_):
         p = sub.add_parser(name, help=help_, description=help_)
@@ -152,41 +157,49 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("sample", cmd_sample, "build the embedded zoo sample workspace")
-    p.add_argument("--image-size", type=int, default=64)
-    p.add_argument("--pool-size", type=int, default=3000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cutoff", type=int, default=DEFAULT_CUTOFF)
+    p.add_argument("--image-size", type=int, default=64,
+                   help="side of the square sample images in pixels (default %(default)s)")
+    p.add_argument("--pool-size", type=int, default=3000,
+                   help="unlabelled images in the pool to identify (default %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the sample (default %(default)s)")
+    p.add_argument("--cutoff", type=int, default=DEFAULT_CUTOFF,
+                   help="images a class needs to enter training, for the summary (default %(default)s)")
     p.add_argument("--reuse", action="store_true", help="reuse an existing sample workspace")
 
     p = add("library", cmd_library, "scan the library: counts against the cutoff, unreadable images, splits")
-    p.add_argument("--cutoff", type=int, default=DEFAULT_CUTOFF)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--cutoff", type=int, default=DEFAULT_CUTOFF,
+                   help="images a class needs to enter training (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
     p = add("duplicates", cmd_duplicates, "list exact and near duplicate groups")
-    p.add_argument("--exact-only", action="store_true")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--exact-only", action="store_true",
+                   help="only exact duplicates (same content); skip near duplicates")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = add("move", cmd_move, "move images to another class, 'unknown' or 'trash' (journaled)")
-    p.add_argument("paths", nargs="+")
+    p.add_argument("paths", nargs="+", help="images under library/ or unlabelled/ (absolute, or relative to "
+                   "the current folder, the workspace or library/)")
     p.add_argument("--to", required=True, help="class name, 'unknown', or 'trash'")
 
     p = add("add", cmd_add, "add images to a class (copies; --move for files inside the workspace)")
-    p.add_argument("paths", nargs="+")
-    p.add_argument("--label", required=True)
-    p.add_argument("--move", action="store_true")
+    p.add_argument("paths", nargs="+", help="image files to add (anywhere; copied unless --move)")
+    p.add_argument("--label", required=True, help="the class to add them to (a new class folder if needed)")
+    p.add_argument("--move", action="store_true", help="move instead of copy (only files inside the workspace)")
 
     p = add("undo", cmd_undo, "undo the last label operation(s)")
-    p.add_argument("--steps", type=int, default=1)
+    p.add_argument("--steps", type=int, default=1,
+                   help="label operations to undo, a batch counting as one (default %(default)s)")
 
     p = add("journal", cmd_journal, "show the last label operations")
-    p.add_argument("--last", type=int, default=20)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--last", type=int, default=20, help="operations to show (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = add("flag", cmd_flag, "set hash-keyed flags on images")
-    p.add_argument("paths", nargs="+")
-    p.add_argument("--staged", choices=["yes", "no"])
-    p.add_argument("--turns", type=int, choices=[0, 1, 2, 3])
-    p.add_argument("--benchmark", choices=["yes", "no"])
+    p.add_argument("paths", nargs="+", help="image files or content hashes")
+    p.add_argument("--staged", choices=["yes", "no"], help="staged or synthetic (not a real-world picture)")
+    p.add_argument("--turns", type=int, choices=[0, 1, 2, 3],
+                   help="quarter turns counter-clockwise the image needs to be upright")
+    p.add_argument("--benchmark", choices=["yes", "no"], help="member of the fixed benchmark set")
 
     _add_model_commands(sub, add)
     return parser
@@ -210,7 +223,7 @@ def cmd_train(args) -> int:
     if args.throwaway and not args.no_identify:
         from imgcls.bulk import throwaway_candidates
 
-        cands = throwaway_candidates(run, ws, cutoff=DEFAULT_CUTOFF, progress=not args.quiet)
+        cands = throwaway_candidates(ws, run, cutoff=DEFAULT_CUTOFF, progress=not args.quiet)
         targets = cands.attrs["targets"]
         print(f"\n{cands.attrs['n_identified']} pool images identified. Classes under the usual cutoff of "
               f"{DEFAULT_CUTOFF}: {', '.join(targets) or 'none'}; {len(cands)} candidate images"
@@ -248,8 +261,8 @@ def cmd_finetune(args) -> int:
     from imgcls.training import next_generation
 
     ws = _workspace(args)
-    parent = load_run(_run_ref(args), ws)
-    run = next_generation(parent, ws, cutoff=args.cutoff, allow_lost_classes=args.allow_lost_classes,
+    parent = load_run(_run_ref(args), workspace=ws)
+    run = next_generation(ws, parent, cutoff=args.cutoff, allow_lost_classes=args.allow_lost_classes,
                           seed=args.seed, max_epochs=args.max_epochs, patience=args.patience,
                           verbose=0 if args.quiet else 1)
     _print_run(run)
@@ -276,7 +289,7 @@ def cmd_evaluate(args) -> int:
     from imgcls.evaluation import evaluate
 
     ws = _workspace(args)
-    result = evaluate(_run_ref(args), ws, split=args.split)
+    result = evaluate(_run_ref(args), args.split, workspace=ws)
     print(f"{args.split}: accuracy {result['summary']['accuracy']:.4f}, top-{result['summary']['k']} accuracy "
           f"{result['summary']['top_k_accuracy']:.4f}")
     _print_table(result["per_class"])
@@ -286,7 +299,7 @@ def cmd_evaluate(args) -> int:
 def cmd_promote(args) -> int:
     from imgcls.evaluation import promote
 
-    result = promote(args.run, _workspace(args), margin=args.margin, max_class_drop=args.max_class_drop,
+    result = promote(_workspace(args), args.run, margin=args.margin, max_class_drop=args.max_class_drop,
                      reason=args.reason)
     print(("ACCEPTED: " if result.accepted else "REFUSED: ") + result.run_id)
     for r in result.reasons:
@@ -299,7 +312,7 @@ def cmd_identify(args) -> int:
 
     ws = _workspace(args)
     source = args.source or ws.unlabelled
-    results = identify(source, run=_run_ref(args), workspace=ws, k=args.k, batch_size=args.batch_size,
+    results = identify(ws, source, run=_run_ref(args), top_k=args.top_k, batch_size=args.batch_size,
                        progress=not args.quiet, resume=not args.no_resume)
     print(f"{len(results)} images identified -> {results.attrs.get('results_path')}")
     if results.attrs.get("n_errors"):
@@ -337,64 +350,82 @@ def _add_model_commands(sub, add) -> None:
     p = add("train", cmd_train, "train from scratch until plateau (a new run under runs/)")
     p.add_argument("--model", default=None, help="registered model name (imgcls models); default mini_inception")
     p.add_argument("--cutoff", type=int, default=None,
-                   help=f"default {DEFAULT_CUTOFF}; with --throwaway default {THROWAWAY_CUTOFF}")
-    p.add_argument("--max-epochs", type=int, default=None)
-    p.add_argument("--patience", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--image-size", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+                   help=f"images a class needs to enter training (default {DEFAULT_CUTOFF}; "
+                   f"with --throwaway {THROWAWAY_CUTOFF})")
+    p.add_argument("--max-epochs", type=int, default=None, help="upper bound on epochs (default 150)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="epochs without improvement of val accuracy before stopping (default 10)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per training step (default %(default)s)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="model input side in pixels (default: the model's own, e.g. 64 for mini_inception)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed of the weights, the shuffle and the augmentation (default %(default)s)")
     p.add_argument("--run-id", default=None, help="resume this run id if it was interrupted")
-    p.add_argument("--no-resume", action="store_true")
+    p.add_argument("--no-resume", action="store_true",
+                   help="with --run-id: delete the interrupted run's checkpoint and start over")
     p.add_argument("--throwaway", action="store_true",
                    help="never to be promoted; bulk-identifies the pool for classes under the usual cutoff")
     p.add_argument("--no-identify", action="store_true", help="with --throwaway: skip the bulk identification")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
 
     p = add("finetune", cmd_finetune, "next generation by head swap from a run (production by default)")
     p.add_argument("--run", default=None, help="parent run id (default: production)")
-    p.add_argument("--cutoff", type=int, default=None)
-    p.add_argument("--max-epochs", type=int, default=None)
-    p.add_argument("--patience", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--allow-lost-classes", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--cutoff", type=int, default=None,
+                   help="images a class needs to enter training (default: the parent run's cutoff)")
+    p.add_argument("--max-epochs", type=int, default=None, help="upper bound on epochs (default 150)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="epochs without improvement of val accuracy before stopping (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    p.add_argument("--allow-lost-classes", action="store_true",
+                   help="train even if classes of the parent would be lost (under the cutoff or removed)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
 
     p = add("models", cmd_models, "list the registered model names")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = add("runs", cmd_runs, "list the runs of the workspace")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p = add("evaluate", cmd_evaluate, "evaluate a run on a split or the benchmark set")
-    p.add_argument("--run", default=None)
-    p.add_argument("--split", default="test", choices=["train", "val", "test", "benchmark"])
+    p.add_argument("--run", default=None, help="run id or folder, 'production' or 'latest' (default production)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "benchmark"],
+                   help="the split to evaluate on (default %(default)s)")
 
     p = add("promote", cmd_promote, "make a run the production model if it passes the deploy gate")
-    p.add_argument("run")
-    p.add_argument("--margin", type=float, default=0.0)
-    p.add_argument("--max-class-drop", type=float, default=0.2)
-    p.add_argument("--reason", default=None)
+    p.add_argument("run", help="the candidate: run id or folder, or 'latest'")
+    p.add_argument("--margin", type=float, default=0.0,
+                   help="benchmark accuracy lead required over production, 0.01 = one point (default %(default)s)")
+    p.add_argument("--max-class-drop", type=float, default=0.2,
+                   help="largest per-class accuracy drop allowed (default %(default)s)")
+    p.add_argument("--reason", default=None, help="why: recorded in runs/promotions.jsonl")
 
     p = add("identify", cmd_identify, "bulk-identify a folder (default: unlabelled/) into a Parquet table")
-    p.add_argument("source", nargs="?", default=None)
-    p.add_argument("--run", default=None)
-    p.add_argument("--k", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--no-resume", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("source", nargs="?", default=None,
+                   help="folder (searched at any depth) or image file (default: the workspace's unlabelled/)")
+    p.add_argument("--run", default=None, help="run id or folder, 'production' or 'latest' (default production)")
+    p.add_argument("--top-k", type=int, default=3, help="choices recorded per image (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per model call (default %(default)s)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start over instead of continuing an interrupted job with the same output")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
 
     p = add("serve", cmd_serve, "serve a run over HTTP, logging every transaction")
-    p.add_argument("--run", default=None)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--keep-inputs", action="store_true")
+    p.add_argument("--run", default=None, help="run id or folder, 'production' or 'latest' (default production)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default %(default)s: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default %(default)s)")
+    p.add_argument("--keep-inputs", action="store_true",
+                   help="store every served image under served/<date>/ and log its path")
 
     p = add("report", cmd_report, "export the performance report deck into reports/")
-    p.add_argument("--freq", default="week", choices=["day", "week", "month"])
+    p.add_argument("--freq", default="week", choices=["day", "week", "month"],
+                   help="time bucket of the over-time reports (default %(default)s)")
 
     p = add("demo", cmd_demo, "the whole life cycle on the zoo sample (what make demo runs)")
-    p.add_argument("--max-epochs", type=int, default=40)
-    p.add_argument("--pool-size", type=int, default=3000)
+    p.add_argument("--max-epochs", type=int, default=40,
+                   help="upper bound on epochs of each training run (default %(default)s)")
+    p.add_argument("--pool-size", type=int, default=3000,
+                   help="unlabelled images in the sample's pool (default %(default)s)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,7 +74,8 @@ pd.DataFrame([{"model": m, "default input": get_model_spec(m).default_input_shap
 # Each candidate trains briefly on the same data and splits; accuracy, size, epoch time and CPU inference speed side by side.
 
 # %%
-from imgcls.training import bakeoff, plot_bakeoff, plot_history, train
+from imgcls.experiments import bakeoff, plot_bakeoff
+from imgcls.training import plot_history, train
 board = bakeoff(ws, BAKEOFF_MODELS, epochs=BAKEOFF_EPOCHS, image_size=IMAGE_SIZE, seed=SEED, verbose=0)
 display(board)
 plot_bakeoff(board)
@@ -104,7 +105,7 @@ plot_history(run)
 
 # %%
 from imgcls.evaluation import evaluate, plot_confusion
-result = evaluate(run, ws, split="test")
+result = evaluate(run, "test", workspace=ws)
 print(f"test accuracy {result['summary']['accuracy']:.1%}, top-{result['summary']['k']} accuracy {result['summary']['top_k_accuracy']:.1%}")
 display(result["per_class"])
 plot_confusion(result)

@@ -67,7 +67,7 @@ from imgcls.runs import list_runs, load_run
 from imgcls.training import train
 runs = list_runs(ws)
 keepers = runs[~runs["throwaway"]] if len(runs) else runs
-gen0 = (load_run(keepers["run_id"].iloc[-1], ws) if len(keepers)
+gen0 = (load_run(keepers["run_id"].iloc[-1], workspace=ws) if len(keepers)
         else train(ws, model=MODEL, image_size=IMAGE_SIZE, max_epochs=MAX_EPOCHS, patience=PATIENCE, seed=SEED, verbose=0))
 print(gen0.run_id, gen0.classes)
 
@@ -78,7 +78,7 @@ print(gen0.run_id, gen0.classes)
 # %%
 from imgcls.evaluation import promote
 from imgcls.runs import promotion_log
-first = promote(gen0, ws, reason="first production model")
+first = promote(ws, gen0, reason="first production model")
 first
 
 # %% [markdown]
@@ -99,9 +99,10 @@ lib.counts()
 # Same data, same splits, same seed and stopping rule. The from-scratch arm is a control, trained as a throw-away so that it can never be deployed.
 
 # %%
-from imgcls.training import class_changes, next_generation, plot_learning_curves
-display(class_changes(gen0, ws))
-gen1 = next_generation(gen0, ws, seed=SEED, max_epochs=MAX_EPOCHS, patience=PATIENCE, verbose=0)
+from imgcls.experiments import plot_learning_curves
+from imgcls.training import class_changes, next_generation
+display(class_changes(ws, gen0))
+gen1 = next_generation(ws, gen0, seed=SEED, max_epochs=MAX_EPOCHS, patience=PATIENCE, verbose=0)
 scratch = train(ws, model=gen0.model_name, image_size=gen0.image_size, max_epochs=MAX_EPOCHS, patience=PATIENCE,
                 seed=SEED, throwaway=True, verbose=0)
 pd.DataFrame([{"arm": name, "run": r.run_id, "epochs": r.metrics["training"]["epochs_trained"],
@@ -121,8 +122,8 @@ plot_learning_curves({"head swap (gen 1)": gen1, "from scratch (gen 1)": scratch
 
 # %%
 from pathlib import Path
-from imgcls.training import (headswap_speed_table, headswap_verdict, read_headswap_benchmark,
-                             summarize_headswap)
+from imgcls.experiments import (headswap_speed_table, headswap_verdict, read_headswap_benchmark,
+                                summarize_headswap)
 bench_file = Path("../benchmarks/results/headswap_vs_scratch.json")
 bench = read_headswap_benchmark(bench_file) if bench_file.exists() else None
 if bench is not None:
@@ -139,7 +140,7 @@ else:
 # %%
 from imgcls.evaluation import (compare_runs, evaluate, plot_calibration, plot_comparison, plot_confused_pairs,
                                plot_confusion, plot_per_class)
-result = evaluate(gen1, ws, split="test")
+result = evaluate(gen1, "test", workspace=ws)
 print(f"test accuracy {result['summary']['accuracy']:.1%}")
 plot_confusion(result)
 
@@ -156,7 +157,7 @@ plot_calibration(result)
 # ## Side by side on the fixed benchmark set
 
 # %%
-comparison = compare_runs([gen0, gen1, scratch], ws)
+comparison = compare_runs([gen0, gen1, scratch], workspace=ws)
 display(comparison["summary"])
 plot_comparison(comparison)
 
@@ -165,7 +166,7 @@ plot_comparison(comparison)
 # Generation 1 replaces production only if it is at least as good on the benchmark set (no class dropping by more than the allowed amount); the throw-away control is always refused.
 
 # %%
-accepted = promote(gen1, ws, reason="generation 1 (head swap)")
-refused = promote(scratch, ws, reason="try the control arm")
+accepted = promote(ws, gen1, reason="generation 1 (head swap)")
+refused = promote(ws, scratch, reason="try the control arm")
 display(accepted, refused)
 promotion_log(ws)

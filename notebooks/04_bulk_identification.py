@@ -71,22 +71,10 @@ ws
 # %%
 import os
 from imgcls.library import Library
-from imgcls.runs import list_runs, load_run, production_run_id
-from imgcls.training import train
+from imgcls.training import choose_run
 
 lib = Library(ws)
-runs = list_runs(ws)
-kept = runs[~runs["throwaway"].astype(bool)]
-if RUN:
-    run = load_run(RUN, ws)
-elif production_run_id(ws):
-    run = load_run("production", ws)
-elif len(kept):
-    run = load_run(kept["run_id"].iloc[-1], ws)
-else:
-    print("No run in this workspace yet: training a small one.")
-    run = train(ws, max_epochs=TRAIN_MAX_EPOCHS, patience=TRAIN_PATIENCE, verbose=1)
-print(run, "knows:", ", ".join(run.classes))
+run = choose_run(ws, RUN, train_if_missing=True, max_epochs=TRAIN_MAX_EPOCHS, patience=TRAIN_PATIENCE)
 
 # %% [markdown]
 # ## Identify the pool
@@ -98,7 +86,7 @@ print(run, "knows:", ", ".join(run.classes))
 # %%
 from imgcls.bulk import identify, load_errors
 
-results = identify(ws.unlabelled, run=run, workspace=ws, batch_size=BATCH_SIZE)
+results = identify(ws, run=run, batch_size=BATCH_SIZE)
 results = results[[os.path.exists(p) for p in results["path"]]].reset_index(drop=True)  # files still in the pool
 print(f"{len(results)} images identified, {results.attrs['n_errors']} unreadable; "
       f"table at {results.attrs['results_path']}")
@@ -162,7 +150,7 @@ staged[["relpath", "top1_class", "top1_score", "staged_share", "true_label"]].he
 # confidence may be a gazelle").
 
 # %%
-unknown_results = identify_unknown(ws, run, batch_size=BATCH_SIZE)
+unknown_results = identify_unknown(ws, run=run, batch_size=BATCH_SIZE)
 display(in_unknown(unknown_results, lib)["top1_class"].value_counts().rename("unknown/ images predicted as"))
 lookalike = LOOK_ALIKE or (unknown_results if len(unknown_results) else results)["top1_class"].mode().iat[0]
 look = look_alike(results, lookalike, min_score=LOOK_ALIKE_SCORES[0], max_score=LOOK_ALIKE_SCORES[1])
@@ -253,11 +241,9 @@ grid.decisions["action"].value_counts()
 counts_before = lib.counts()
 grid.apply_button.click()
 display(HTML(grid.summary_html.value))
-after = lib.counts()
-changes = counts_before[["label", "n"]].merge(after[["label", "n"]], on="label", how="outer",
-                                              suffixes=("_before", "_after")).fillna(0)
-changes = changes.astype({"n_before": "int64", "n_after": "int64"})
-changes[changes["n_before"] != changes["n_after"]]
+from imgcls.library import count_changes
+
+count_changes(counts_before, lib.counts())
 
 # %%
 grid.undo_button.click()

@@ -92,7 +92,7 @@ print("It knows the targets too:", [t for t in targets if t in run.classes])
 # %%
 from imgcls.evaluation import promote
 
-print(promote(run, ws, reason="notebook 05: only to find images for the classes under the cutoff"))
+print(promote(ws, run, reason="notebook 05: only to find images for the classes under the cutoff"))
 
 # %% [markdown]
 # ## Bulk identification, filtered to the classes just under the cutoff
@@ -106,7 +106,7 @@ print(promote(run, ws, reason="notebook 05: only to find images for the classes 
 from imgcls.bulk import precision_at_thresholds, throwaway_candidates
 from imgcls.sample import sample_truth
 
-candidates = throwaway_candidates(run, ws, cutoff=CUTOFF, batch_size=BATCH_SIZE)
+candidates = throwaway_candidates(ws, run, cutoff=CUTOFF, batch_size=BATCH_SIZE)
 first = candidates[candidates["choice"] == 1]
 print(f"{candidates.attrs['n_identified']} pool images identified; {len(first)} predicted as",
       " or ".join(candidates.attrs["targets"]),

@@ -64,7 +64,7 @@ from imgcls.training import train
 run = production_run(ws)
 if run is None:
     run = train(ws, model=MODEL, image_size=IMAGE_SIZE, max_epochs=MAX_EPOCHS, verbose=0)
-    promote(run, ws, reason="first production model (notebook 06)")
+    promote(ws, run, reason="first production model (notebook 06)")
     run = production_run(ws)
 run.run_id
 
@@ -86,7 +86,7 @@ display(client.get("/health").json(), client.get("/model").json())
 # %%
 import os
 from imgcls.sample import sample_truth
-from imgcls.core.images import iter_image_files
+from imgcls.core import iter_image_files
 truth = sample_truth(ws) if ws.sample_labels_file.exists() else None
 if truth is not None:  # pool images labelled since (notebooks 03-05) have moved into the library
     truth = truth[truth["path"].map(os.path.exists)]

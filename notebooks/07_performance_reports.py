@@ -62,7 +62,7 @@ ws
 
 # %%
 from imgcls.runs import list_runs
-from imgcls.serving import simulate_traffic
+from imgcls.demo import simulate_traffic
 from imgcls.translog import TransactionLog
 runs = list_runs(ws)
 keepers = list(runs.loc[~runs["throwaway"], "run_id"])[-2:] if len(runs) else []

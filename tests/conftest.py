@@ -38,3 +38,35 @@ def write_image(tmp_path):
         return path
 
     return _write
+
+
+#: The one zoo sample of a test session: 48 px images, 600 pool images, seed 0.
+ZOO_SAMPLE = dict(image_size=48, pool_size=600, seed=0)
+
+
+def copy_workspace(src, dest):
+    """Copy a workspace folder to ``dest`` (its ``.imgcls/`` caches left behind) and open it."""
+    import shutil
+
+    from imgcls.core import open_workspace
+
+    shutil.copytree(src.root, dest, symlinks=True, ignore=shutil.ignore_patterns(".imgcls"))
+    return open_workspace(dest, cutoff=src.cutoff, create=False)
+
+
+@pytest.fixture(scope="session")
+def zoo_sample_template(tmp_path_factory):
+    """The zoo sample built once per test session (:data:`ZOO_SAMPLE`).
+
+    Never change it: tests that change a workspace take a copy (the
+    ``zoo_sample`` fixture, or :func:`copy_workspace` in a module-scoped fixture).
+    """
+    from imgcls.sample import build_sample
+
+    return build_sample(tmp_path_factory.mktemp("zoo-template") / "zoo", **ZOO_SAMPLE)
+
+
+@pytest.fixture
+def zoo_sample(zoo_sample_template, tmp_path):
+    """A private copy of the session's zoo sample, for one test."""
+    return copy_workspace(zoo_sample_template, tmp_path / "zoo")

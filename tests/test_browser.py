@@ -93,15 +93,15 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    """A small zoo sample with a tiny (untrained) saved run the notebook picks up."""
+def workspace(zoo_sample_template, tmp_path_factory):
+    """A copy of the session's zoo sample with a tiny (untrained) saved run the notebook picks up."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from imgcls.library import Library
     from imgcls.models import create_model
     from imgcls.runs import save_run
-    from imgcls.sample import build_sample
+    from conftest import copy_workspace
 
-    ws = build_sample(tmp_path_factory.mktemp("browser") / "zoo", image_size=32, pool_size=96, seed=0)
+    ws = copy_workspace(zoo_sample_template, tmp_path_factory.mktemp("browser") / "zoo")
     classes = Library(ws).classes()
     model = create_model("simple_cnn", len(classes), input_shape=(32, 32, 3), seed=0)
     save_run(ws, model, classes=classes, run_id="tiny-browser-run", config={"model": "simple_cnn"})

@@ -69,6 +69,7 @@ def test_errors_are_actionable_and_exit_2(sample_ws):
     assert missing.returncode == 2 and "No workspace" in missing.stderr
 
 
+@pytest.mark.slow  # trains a throw-away run and identifies the pool
 def test_train_throwaway_finds_candidates_and_is_never_promoted(sample_ws):
     """`imgcls train --throwaway`: the lowered cutoff (35 by default) takes in
     sheep (38) and giraffe (36), the run is flagged throw-away, the pool is
@@ -81,14 +82,14 @@ def test_train_throwaway_finds_candidates_and_is_never_promoted(sample_ws):
     from imgcls.bulk import throwaway_candidates
     from imgcls.runs import load_run
 
-    trained = load_run(run_id, sample_ws)
+    trained = load_run(run_id, workspace=sample_ws)
     assert trained.throwaway and trained.config["cutoff"] == 35
     assert {"sheep", "giraffe"} <= set(trained.classes) and "zebra" not in trained.classes
     assert f"run {run_id} (mini_inception, 9 classes, throw-away" in out
     assert "200 pool images identified. Classes under the usual cutoff of 40: giraffe, sheep" in out
 
     # The same candidates from the API (identify resumes from the results file the command wrote).
-    cands = throwaway_candidates(run_id, sample_ws, progress=False)
+    cands = throwaway_candidates(sample_ws, run_id, progress=False)
     assert cands.attrs["targets"] == ["giraffe", "sheep"] and cands.attrs["n_identified"] == 200
     assert len(cands) > 0 and set(cands["candidate"]) <= {"giraffe", "sheep"}  # 41 here, 1 after 3 epochs
     assert f"{len(cands)} candidate images" in out

@@ -122,6 +122,7 @@ def test_preprocess_follows_spec_normalization():
 # --- Inception-v4 -------------------------------------------------------------
 
 
+@pytest.mark.slow  # builds full-size models
 def test_inception_v4_matches_published_size():
     model = create_model("inception_v4", 1000)
     # Published: 42.7 M parameters, 12.3 GMACs at 299x299. Keras counts BN beta
@@ -213,6 +214,7 @@ def test_register_model_refuses_duplicate_and_bad_normalization():
 # --- weights and seeds ----------------------------------------------------------
 
 
+@pytest.mark.slow  # builds full-size models
 def test_weights_from_local_file_round_trip(tmp_path):
     model = create_model("mini_inception", 4, input_shape=(32, 32), seed=1)
     weights_file = tmp_path / "model.weights.h5"

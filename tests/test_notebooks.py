@@ -10,6 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import copy_workspace
+
+pytestmark = pytest.mark.slow  # runs the notebooks, which train models
 
 papermill = pytest.importorskip("papermill")
 
@@ -18,10 +21,9 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "notebooks"
 
 
 @pytest.fixture(scope="module")
-def sample_ws(tmp_path_factory):
-    from imgcls.sample import build_sample
-
-    return build_sample(tmp_path_factory.mktemp("nb") / "zoo", image_size=48, pool_size=600, seed=0)
+def sample_ws(zoo_sample_template, tmp_path_factory):
+    """One copy of the session's zoo sample that the notebooks, run in order, share."""
+    return copy_workspace(zoo_sample_template, tmp_path_factory.mktemp("nb") / "zoo")
 
 
 def run_notebook(name: str, **params) -> dict:

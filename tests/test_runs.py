@@ -72,7 +72,7 @@ def test_save_and_load_round_trip_same_predictions(ws):
     assert {"model.keras", "classes.json", "config.json", "history.csv", "splits.parquet",
             "metrics.json", "checkpoints", "logs"} <= names
 
-    again = load_run(run.run_id, ws)
+    again = load_run(run.run_id, workspace=ws)
     assert again.classes == CLASSES
     assert again.config["model"] == "tiny"
     assert again.config["input_shape"] == [8, 8, 3]
@@ -126,7 +126,7 @@ def test_update_metrics_merges_sections(ws):
     run = save(ws, metrics={"test": {"accuracy": 0.9, "n": 3}, "training": {"epochs_trained": 2}})
     update_metrics(run.run_id, {"test": {"top_k_accuracy": 1.0}, "benchmark": {"accuracy": 0.8, "n": 5}},
                    workspace=ws)
-    m = load_run(run.run_id, ws).metrics
+    m = load_run(run.run_id, workspace=ws).metrics
     assert m["test"] == {"accuracy": 0.9, "n": 3, "top_k_accuracy": 1.0}
     assert m["benchmark"] == {"accuracy": 0.8, "n": 5}
     assert m["training"] == {"epochs_trained": 2}
@@ -146,7 +146,7 @@ def test_list_runs_lineage_and_production(ws):
     assert "-g2-" in child.run_id and "-g3-" in grandchild.run_id
     assert child.generation == 2 and grandchild.generation == 3
     assert lineage(grandchild) == [grandchild.run_id, child.run_id, root.run_id]
-    assert lineage(root.run_id, ws) == [root.run_id]
+    assert lineage(root.run_id, workspace=ws) == [root.run_id]
 
     # Unfinished and temporary folders are never listed.
     partial_dir(ws, "interrupted-run").mkdir()
@@ -159,30 +159,30 @@ def test_list_runs_lineage_and_production(ws):
     assert row["parent"] == child.run_id and bool(row["throwaway"]) and row["n_classes"] == 3
     assert row["best_val_accuracy"] == 0.75 and row["test_accuracy"] == 0.9
     assert table["production"].tolist() == [r == child.run_id for r in table["run_id"]]
-    assert load_run("production", ws).run_id == child.run_id
-    assert load_run("latest", ws).run_id in set(table["run_id"])
+    assert load_run("production", workspace=ws).run_id == child.run_id
+    assert load_run("latest", workspace=ws).run_id in set(table["run_id"])
 
 
 def test_load_run_errors_name_available_runs(ws):
     with pytest.raises(RunNotFoundError, match="no runs"):
-        load_run("nope", ws)
+        load_run("nope", workspace=ws)
     with pytest.raises(RunNotFoundError, match="No run is in production"):
-        load_run("production", ws)
+        load_run("production", workspace=ws)
     run = save(ws)
     with pytest.raises(ValueError, match=re.escape(run.run_id)) as err:
-        load_run("nope", ws)
+        load_run("nope", workspace=ws)
     assert "Available run ids" in str(err.value)
     ws.production_file.write_text(json.dumps({"run_id": "deleted-run"}))
     with pytest.raises(RunNotFoundError, match="deleted-run.*missing"):
-        load_run("production", ws)
+        load_run("production", workspace=ws)
     ws.production_file.write_text("[1, 2]")
     with pytest.raises(ValueError, match="run_id"):
-        load_run("production", ws)
+        load_run("production", workspace=ws)
     with pytest.warns(UserWarning, match="production pointer"):
         assert list_runs(ws)["run_id"].tolist() == [run.run_id]  # a damaged pointer hides no run
     partial_dir(ws, "halfway").mkdir()
     with pytest.raises(RunNotFoundError, match=r"never finished.*train\(workspace, run_id='halfway'\)"):
-        load_run("halfway", ws)
+        load_run("halfway", workspace=ws)
     with pytest.raises(ValueError, match="Pass the workspace"):
         load_run("some-id")
     with pytest.raises(RunNotFoundError, match="not a run folder"):
@@ -193,7 +193,7 @@ def test_reading_runs_does_not_import_tensorflow(ws):
     run = save(ws)
     code = (
         "import sys; from imgcls.runs import list_runs, load_run; "
-        f"t = list_runs({str(ws.root)!r}); r = load_run({run.run_id!r}, {str(ws.root)!r}); "
+        f"t = list_runs({str(ws.root)!r}); r = load_run({run.run_id!r}, workspace={str(ws.root)!r}); "
         "r.history, r.metrics, r.splits, r.classes; "
         "print(len(t), 'tensorflow' in sys.modules, 'keras' in sys.modules)"
     )

@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import pickle
-
 import pytest
+from conftest import ZOO_SAMPLE, copy_workspace
 
 from imgcls.library import Library
 from imgcls.sample import (
     SAMPLE_COUNTS,
     build_sample,
-    load_animal_mnist,
     sample_truth,
     simulate_labelling,
 )
-from imgcls.sample.zoo import _NumpyOnlyUnpickler
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    return build_sample(tmp_path_factory.mktemp("zoo") / "ws", image_size=48, pool_size=400, seed=1)
-
-
-def test_animal_mnist_loads_as_plain_arrays():
-    images, labels = load_animal_mnist()
-    assert images.shape == (10000, 28, 28) and images.dtype.name == "uint8"
-    assert sorted(set(labels.tolist())) == list(range(10))
-
-
-def test_unpickler_refuses_code():
-    import io
-
-    class Evil:
-        def __reduce__(self):
-            return (print, ("pwned",))
-
-    with pytest.raises(pickle.UnpicklingError, match="only numpy arrays"):
-        _NumpyOnlyUnpickler(io.BytesIO(pickle.dumps(Evil()))).load()
+def sample(zoo_sample_template, tmp_path_factory):
+    return copy_workspace(zoo_sample_template, tmp_path_factory.mktemp("zoo") / "ws")
 
 
 def test_sample_tells_the_write_ups_story(sample):
@@ -59,7 +39,7 @@ def test_sample_tells_the_write_ups_story(sample):
 
 def test_pool_and_hidden_truth(sample):
     truth = sample_truth(sample)
-    assert len(truth) == 402
+    assert len(truth) == ZOO_SAMPLE["pool_size"] + 2  # the pool plus its two unreadable files
     assert set(truth["label"]) - {""} <= {"bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra"}
     assert all((sample.unlabelled / r).exists() for r in truth["relpath"])
     assert len({p.parent for p in sample.unlabelled.rglob("*.png")}) >= 1

@@ -1,4 +1,4 @@
-"""Tests for imgcls.training: train until plateau, resume, skipped files, bake-off, plots.
+"""Tests for imgcls.training: train until plateau, resume, skipped files, metrics, plots.
 
 Everything runs on a tiny real workspace: 3 colour classes x 20 PNGs of
 32x32 pixels, the ``simple_cnn`` model at 32x32, 1-3 epochs.
@@ -20,8 +20,9 @@ from PIL import Image
 from imgcls.core import open_workspace
 from imgcls.library import Library, assign_splits
 from imgcls.runs import RunNotFoundError, lineage, list_runs, load_run, partial_dir
-from imgcls.training import bakeoff, plot_bakeoff, plot_history, train
-from imgcls.training.train import BAKEOFF_COLUMNS
+from imgcls.training import model_metrics, plot_history, train
+
+pytestmark = pytest.mark.slow  # trains models
 
 COLOURS = {"blue": (40, 40, 210), "green": (40, 200, 40), "red": (210, 40, 40)}
 FAST = dict(model="simple_cnn", image_size=32, batch_size=16, verbose=0)
@@ -87,11 +88,11 @@ def test_train_writes_a_complete_run(trained):
 
 def test_saved_run_round_trips_with_same_predictions(trained):
     ws, run, _, _ = trained
-    again = load_run(run.run_id, ws)
+    again = load_run(run.run_id, workspace=ws)
     x = np.random.default_rng(1).uniform(0, 255, (6, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(again.model.predict(x, verbose=0), run.model.predict(x, verbose=0), atol=1e-5)
     with pytest.raises(RunNotFoundError, match="No run is in production"):
-        load_run("production", ws)
+        load_run("production", workspace=ws)
 
 
 def test_file_broken_after_catalog_is_reported_not_fatal(trained):
@@ -147,7 +148,7 @@ def test_interrupted_fine_tuning_run_resumes_from_its_checkpoint(trained):
     assert not (folder / "config.json").exists()  # an unfinished run never looks like a run
     assert run_id not in list_runs(ws)["run_id"].tolist()
     with pytest.raises(RunNotFoundError, match="never finished"):
-        load_run(run_id, ws)
+        load_run(run_id, workspace=ws)
 
     recorder = _EpochRecorder()
     run = train(ws, run_id=run_id, callbacks=[recorder], verbose=0)
@@ -165,19 +166,27 @@ def test_interrupted_fine_tuning_run_resumes_from_its_checkpoint(trained):
         train(ws, run_id=run_id, **FAST)
 
 
-def test_bakeoff_table_and_plots(trained):
+def test_plot_history_states_the_finding(trained):
     ws, run, _, _ = trained
-    table = bakeoff(ws, ["simple_cnn"], epochs=1, image_size=32, batch_size=16, timing_seconds=0.05,
-                    augmentation=False, verbose=0)
-    assert list(table.columns) == BAKEOFF_COLUMNS
-    row = table.iloc[0]
-    assert row["model"] == "simple_cnn" and row["input_size"] == "32x32" and row["params"] > 0
-    assert 0 <= row["val_accuracy"] <= 1 and row["mean_epoch_time_s"] > 0
-    assert row["images_per_s_batch32"] > 0 and row["images_per_s_batch1"] > 0
-    fig = plot_bakeoff(table)
-    assert len(fig.axes) == 3
     fig = plot_history(run)
     assert [ax.get_title() for ax in fig.axes] == ["Loss", "Accuracy"]
     assert len(plot_history(run.history).axes) == 2
-    with pytest.raises(ValueError, match="Unknown model name"):
-        bakeoff(ws, ["nope"])
+    assert fig.get_suptitle().startswith("Validation accuracy")
+    texts = fig.get_supxlabel().replace("\n", " ")
+    assert f"n = {run.metrics['data']['n_train']} train / {run.metrics['data']['n_val']} val images" in texts
+    w, h = fig.get_size_inches()
+    assert w / h == pytest.approx(16 / 9, rel=0.01)
+    history = pd.DataFrame({"epoch": [1, 2, 3], "val_accuracy": [0.5, 0.68, 0.6], "loss": [1.0, 0.8, 0.7]})
+    assert plot_history(history).get_suptitle() == "Validation accuracy plateaued at 68% by epoch 2"
+    assert plot_history(history, title="Mine").get_suptitle() == "Mine"
+
+
+def test_model_metrics_repeats_the_runs_test_metrics(trained):
+    ws, run, _, _ = trained
+    test_rows = run.splits[run.splits["split"] == "test"]
+    metrics = model_metrics(run.model, test_rows, run.classes, top_k=5)
+    assert metrics["n"] == run.metrics["test"]["n"] and metrics["top_k"] == 3
+    assert metrics["accuracy"] == pytest.approx(run.metrics["test"]["accuracy"])
+    assert metrics["loss"] == pytest.approx(run.metrics["test"]["loss"], rel=1e-4)
+    empty = model_metrics(run.model, test_rows.iloc[:0], run.classes)
+    assert empty["n"] == 0 and empty["accuracy"] is None

@@ -1,41 +1,50 @@
-"""Bulk identification, its resumable job store and the write-up's filters (layer 5)."""
+"""Bulk identification, its resumable job store and the write-up's filters (layer 5).
 
-from imgcls.bulk.identify import (
-    DEFAULT_THRESHOLDS,
-    ERROR_COLUMNS,
-    RESULT_COLUMNS,
+* :mod:`~imgcls.bulk.identify` - :func:`identify` a folder or list of images
+  with a run, :func:`identify_unknown` for ``library/unknown/``;
+* :mod:`~imgcls.bulk.store` - the Parquet job folder (resume after a kill),
+  :func:`load_results`, :func:`load_errors`, the table's columns;
+* :mod:`~imgcls.bulk.filters` - the write-up's cuts of a results table;
+* :mod:`~imgcls.bulk.precision` - precision against known true labels;
+* :mod:`~imgcls.bulk.throwaway` - :func:`throwaway_candidates`, the throw-away run's filter.
+"""
+
+from imgcls.bulk.filters import (
     SORT_KEYS,
-    identify,
-    identify_unknown,
     in_unknown,
-    load_errors,
-    load_results,
     look_alike,
     low_count_classes,
     lowest_scores,
-    precision_at_thresholds,
-    result_columns,
     sort_by,
     staged_classes,
-    throwaway_candidates,
 )
+from imgcls.bulk.identify import identify, identify_unknown
+from imgcls.bulk.precision import DEFAULT_THRESHOLDS, precision_at_thresholds
+from imgcls.bulk.store import (
+    ERROR_COLUMNS,
+    RESULT_COLUMNS,
+    load_errors,
+    load_results,
+    result_columns,
+)
+from imgcls.bulk.throwaway import throwaway_candidates
 
 __all__ = [
-    "throwaway_candidates",
+    "DEFAULT_THRESHOLDS",
+    "ERROR_COLUMNS",
+    "RESULT_COLUMNS",
+    "SORT_KEYS",
     "identify",
     "identify_unknown",
-    "load_results",
-    "load_errors",
-    "result_columns",
-    "RESULT_COLUMNS",
-    "ERROR_COLUMNS",
-    "SORT_KEYS",
-    "DEFAULT_THRESHOLDS",
-    "low_count_classes",
-    "staged_classes",
-    "look_alike",
     "in_unknown",
+    "load_errors",
+    "load_results",
+    "look_alike",
+    "low_count_classes",
     "lowest_scores",
-    "sort_by",
     "precision_at_thresholds",
+    "result_columns",
+    "sort_by",
+    "staged_classes",
+    "throwaway_candidates",
 ]

@@ -8,17 +8,15 @@ from imgcls.core.checks import (
     check_number,
 )
 from imgcls.core.clock import isoformat, utcnow
+from imgcls.core.imagefiles import ImageError, file_hash, iter_image_files
 from imgcls.core.images import (
     SUPPORTED_FORMATS,
-    ImageError,
-    file_hash,
     image_info,
-    iter_image_files,
     probe_image,
     read_image,
     read_image_resized,
 )
-from imgcls.core.scores import entropy, margin, top_k
+from imgcls.core.scores import calibrate, entropy, margin, top_k
 from imgcls.core.workspace import (
     DEFAULT_CUTOFF,
     DEFAULT_MAX_PIXELS,
@@ -57,4 +55,5 @@ __all__ = [
     "top_k",
     "entropy",
     "margin",
+    "calibrate",
 ]

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "SLIDE_SIZE", "PALETTE", "NEUTRAL", "ACCENT", "MUTED", "SLIDE_RC",
     "slide_style", "new_figure", "new_slide", "set_headline", "style_axes",
-    "no_data", "percent_axis", "legend_outside", "version_colors",
+    "no_data", "percent_axis", "legend_outside", "version_colors", "new_page", "set_footer",
 ]
 
 #: Figure size of every slide (inches, 16:9).
@@ -115,8 +115,9 @@ def new_figure(*, nrows: int = 1, ncols: int = 1, size: tuple[float, float] = SL
 def set_headline(fig: "Figure", finding: str, subtitle: str = "", *, ax: Any = None) -> None:
     """Write the finding as the slide's title and the context (n) as its subtitle.
 
-    With several axes (or ``ax=None``) the subtitle goes under the title as
-    figure text; with one ``ax`` it is that axes' left title.
+    With one ``ax`` the subtitle is that axes' left title, under the headline;
+    with several axes (``ax=None``) it is a footer line (:func:`set_footer`),
+    which the layout keeps clear of every panel.
     """
     fig.suptitle(textwrap.fill(str(finding), TITLE_WRAP), x=0.01, ha="left",
                  fontsize=TITLE_SIZE, fontweight="bold")
@@ -125,7 +126,7 @@ def set_headline(fig: "Figure", finding: str, subtitle: str = "", *, ax: Any = N
         if ax is not None:
             ax.set_title(text, loc="left", fontsize=SUBTITLE_SIZE, color="#555555", pad=12)
         else:
-            fig.text(0.01, 0.0, text, ha="left", va="bottom", fontsize=SUBTITLE_SIZE - 2, color="#555555")
+            set_footer(fig, subtitle)
 
 
 def new_slide(finding: str, subtitle: str = "", *, nrows: int = 1, ncols: int = 1,
@@ -182,3 +183,40 @@ def version_colors(versions: Sequence[str]) -> dict[str, str]:
 
     palette = list(PALETTE) + [mpl.colors.to_hex(c) for c in mpl.colormaps["tab20"].colors]
     return {str(v): palette[i % len(palette)] for i, v in enumerate(dict.fromkeys(map(str, versions)))}
+
+
+def new_page(*, size: tuple[float, float] = SLIDE_SIZE) -> tuple["Figure", Any]:
+    """A slide-sized text page (a summary): ``(fig, ax)``, ``ax`` one invisible full-page axes.
+
+    Place text with ``ax.text(x, y, ...)`` in page fractions (0 to 1 from the
+    bottom left); there is no layout engine, so nothing moves. The axes is
+    there because a figure without axes does not display in a notebook.
+    """
+    from matplotlib.figure import Figure
+
+    _notebook_display()
+    with slide_style():
+        fig = Figure(figsize=size)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.axis("off")
+    return fig, ax
+
+
+def set_footer(fig: "Figure", text: str) -> None:
+    """Grey context line(s) at the bottom of a slide, kept clear of the axes by the layout.
+
+    For the subtitle (what was measured, on how many) of a slide with several
+    panels: :func:`set_headline` without ``ax`` writes it as free figure text,
+    which the constrained layout does not make room for, so it can overlap the
+    tick labels; this writes it as ``fig.supxlabel``, which the layout places
+    below every panel.
+
+    Args:
+        fig: A figure from :func:`new_figure` or :func:`new_slide`.
+        text: The line(s); wrapped like a subtitle.
+    """
+    if text:
+        fig.supxlabel(textwrap.fill(str(text), SUBTITLE_WRAP), x=0.01, ha="left",
+                      fontsize=SUBTITLE_SIZE - 2, color="#555555")
+
+

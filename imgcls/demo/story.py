@@ -12,7 +12,7 @@ One call walks the write-up's life cycle end to end on the zoo sample:
    evaluations;
 6. export the management deck into ``reports/``.
 
-It is a face of the package (layer 6): every step is a public function.
+It is the top of the package (layer 7): every step is a public function.
 """
 
 from __future__ import annotations
@@ -53,12 +53,12 @@ def run_demo(
         precision table, deck files.
     """
     from imgcls.bulk import identify, precision_at_thresholds
+    from imgcls.demo.traffic import simulate_traffic
     from imgcls.evaluation import promote
     from imgcls.library import Library
     from imgcls.reports import export_deck
     from imgcls.runs import list_runs, load_run
     from imgcls.sample import build_sample, sample_truth, simulate_labelling
-    from imgcls.serving import simulate_traffic
     from imgcls.training import next_generation, train
     from imgcls.translog import TransactionLog
 
@@ -71,30 +71,30 @@ def run_demo(
     runs = list_runs(ws)
     done = runs[~runs["throwaway"]] if len(runs) else runs
     if len(done) >= 1:
-        gen0 = load_run(done["run_id"].iloc[0], ws)
+        gen0 = load_run(done["run_id"].iloc[0], workspace=ws)
         _say(f"generation 0 exists: {gen0.run_id}")
     else:
         _say(f"training generation 0 from scratch ({model}, {image_size}px, until plateau)")
         gen0 = train(ws, model=model, image_size=image_size, max_epochs=max_epochs, patience=patience,
                      seed=seed, verbose=verbose)
-        promote(gen0, ws, reason="demo: first production model")
+        promote(ws, gen0, reason="demo: first production model")
     _say(f"generation 0: test accuracy {gen0.metrics.get('test', {}).get('accuracy', float('nan')):.3f}")
 
     if len(done) >= 2:
-        gen1 = load_run(done["run_id"].iloc[1], ws)
+        gen1 = load_run(done["run_id"].iloc[1], workspace=ws)
         _say(f"generation 1 exists: {gen1.run_id}")
     else:
         if "zebra" not in lib.classes():
             simulate_labelling(ws, LABELLING_ROUND, seed=seed)
             _say(f"labelling round: {LABELLING_ROUND}")
         _say("training generation 1 by head swap")
-        gen1 = next_generation(gen0, ws, seed=seed, max_epochs=max_epochs, patience=patience, verbose=verbose)
-        result = promote(gen1, ws, reason="demo: generation 1 (head swap)")
+        gen1 = next_generation(ws, gen0, seed=seed, max_epochs=max_epochs, patience=patience, verbose=verbose)
+        result = promote(ws, gen1, reason="demo: generation 1 (head swap)")
         _say(f"deploy gate: {'accepted' if result.accepted else 'refused'} - {' '.join(result.reasons)}")
     _say(f"generation 1: test accuracy {gen1.metrics.get('test', {}).get('accuracy', float('nan')):.3f}")
 
     _say("bulk identification of the unlabelled pool")
-    results = identify(ws.unlabelled, run=gen1, workspace=ws, progress=verbose > 0)
+    results = identify(ws, run=gen1, progress=verbose > 0)
     precision = precision_at_thresholds(results, sample_truth(ws))
     _say("precision of accepted predictions against the hidden labels:\n" + precision.to_string(index=False))
 

@@ -3,23 +3,24 @@
 from imgcls.inputs.augment import (
     DEFAULT_ROTATION,
     DEFAULT_ZOOM,
-    SMALL_SUBJECT_THRESHOLD,
-    SUBJECT_TOLERANCE,
-    is_small_subject,
     make_augmentation,
-    preview_augmentation,
     routed_augmentation,
-    subject_fraction,
     zoom_in_only,
 )
+from imgcls.inputs.decode import load_images, parse_image_size
 from imgcls.inputs.pipeline import (
     AUTO_CACHE_BYTES,
     SHUFFLE_BUFFER,
-    load_images,
     make_dataset,
     make_inference_dataset,
-    parse_image_size,
     resolve_cache,
+)
+from imgcls.inputs.plots import preview_augmentation
+from imgcls.inputs.subject import (
+    SMALL_SUBJECT_THRESHOLD,
+    SUBJECT_TOLERANCE,
+    is_small_subject,
+    subject_fraction,
 )
 
 __all__ = [

@@ -1,5 +1,4 @@
-"""The labelled image library: catalog, counts, cutoff, flags, duplicates and
-journaled label moves with undo.
+"""The labelled image library: catalog, counts, cutoff, flags and label operations.
 
 Folder-per-class is the truth for labels: ``library/<class>/<image>``. The
 folder ``library/unknown/`` holds good images nobody can name yet; it is a real
@@ -7,50 +6,43 @@ folder but never trains as a class.
 
 Facts about an image that must survive moves and renames (staged or synthetic,
 a needed 90-degree turn, benchmark membership) are keyed by the image's content
-hash in ``flags.csv``.
+hash in ``flags.csv`` (see :mod:`imgcls.library.flags`).
 
-Every label operation (add, move, send to unknown, discard to trash, undo) is
-
-* atomic: the file is hard-linked to its new name (which fails rather than
-  overwrite) and only then unlinked from the old one; a crash in between leaves
-  both names, and the next :class:`Library` opened on the workspace finishes
-  the move from the journal;
-* never overwriting: a name clash gets a new name (``cat.png`` -> ``cat-1.png``);
-* never deleting: discards go to ``trash/``;
-* journaled in ``journal.jsonl`` (one JSON object a line, fsynced) and undoable.
+Label operations (add, move, send to unknown, discard to trash, undo) are
+atomic, never overwrite, never delete and are journaled: see
+:mod:`imgcls.library.journal`. Duplicates are found by
+:mod:`imgcls.library.duplicates`; scans are cached by
+:mod:`imgcls.library.scancache`.
 
 This module never imports TensorFlow.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import os
 import re
-import sqlite3
-import uuid
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from imgcls.core.checks import check_int
-from imgcls.core.fileio import append_jsonl, read_jsonl, write_csv
-from imgcls.core.images import ImageError, file_hash, iter_image_files, read_image
-from imgcls.core.workspace import UNKNOWN_CLASS, Workspace, open_workspace
+from imgcls.core import (
+    UNKNOWN_CLASS,
+    ImageError,
+    Workspace,
+    as_workspace,
+    check_int,
+    file_hash,
+    iter_image_files,
+    read_image,
+)
+from imgcls.library.flags import FLAG_COLUMNS, check_turns, join_flags, read_flags, update_flags
+from imgcls.library.duplicates import NEAR_DUPLICATE_DISTANCE, duplicate_groups, duplicate_table, phash
+from imgcls.library.journal import Journal, is_inside, new_batch_id
+from imgcls.library.names import validate_class_name
+from imgcls.library.scancache import ScanCache
 
-__all__ = [
-    "Library",
-    "validate_class_name",
-    "plot_class_counts",
-    "plot_image_grid",
-    "CATALOG_COLUMNS",
-    "FLAG_COLUMNS",
-]
+__all__ = ["Library", "CATALOG_COLUMNS", "count_changes"]
 
 #: Columns of the catalog returned by :meth:`Library.scan`.
 CATALOG_COLUMNS = [
@@ -69,159 +61,6 @@ CATALOG_COLUMNS = [
     "turns",
     "benchmark",
 ]
-#: Flags kept by content hash in ``flags.csv`` and their defaults.
-FLAG_COLUMNS = {"staged": False, "turns": 0, "benchmark": False}
-
-_RESERVED_NAMES = {
-    "con", "prn", "aux", "nul",
-    *(f"com{i}" for i in range(1, 10)),
-    *(f"lpt{i}" for i in range(1, 10)),
-}
-_BAD_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
-#: Hamming distance (of 64 bits) at or under which two perceptual hashes are near duplicates.
-NEAR_DUPLICATE_DISTANCE = 4
-
-
-def validate_class_name(name: str) -> str:
-    """Return ``name`` stripped, or raise ``ValueError`` if it cannot be a class folder.
-
-    A class name is a single folder name: no path separators, no ``..``, not
-    hidden (leading dot), no control or shell-hostile characters, not a
-    reserved device name, at most 100 characters.
-    """
-    if not isinstance(name, str):
-        raise ValueError(f"A class name must be a string. Received: {name!r}")
-    cleaned = name.strip()
-    problem = None
-    if not cleaned:
-        problem = "it is empty"
-    elif cleaned in {".", ".."} or ".." in cleaned:
-        problem = "it contains '..'"
-    elif cleaned.startswith("."):
-        problem = "it starts with a dot (hidden folders are ignored)"
-    elif _BAD_CHARS.search(cleaned):
-        problem = "it contains a path separator or a character not allowed in folder names"
-    elif cleaned.lower().split(".")[0] in _RESERVED_NAMES:
-        problem = "it is a reserved device name on Windows"
-    elif len(cleaned) > 100:
-        problem = "it is longer than 100 characters"
-    if problem:
-        raise ValueError(
-            f"Invalid class name {name!r}: {problem}. Use a plain name such as "
-            "'giraffe' or 'red_fox' (letters, digits, spaces, '-', '_')."
-        )
-    return cleaned
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _free_name(folder: Path, name: str) -> Path:
-    """``folder/name`` if free, else ``folder/stem-1.ext``, ``stem-2.ext`` ..."""
-    candidate = folder / name
-    stem, suffix = Path(name).stem, Path(name).suffix
-    i = 0
-    while os.path.lexists(candidate):
-        i += 1
-        candidate = folder / f"{stem}-{i}{suffix}"
-    return candidate
-
-
-def _link_no_clobber(src: Path, folder: Path, name: str, *, copy: bool = False) -> Path:
-    """Hard-link ``src`` into ``folder`` under a free name (never overwrites).
-
-    With ``copy=True``, or when a hard link is not possible (another file
-    system), the bytes are copied to a temporary file that is then linked
-    under the free name.  Returns the new path.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    while not copy:
-        dst = _free_name(folder, name)
-        try:
-            os.link(src, dst)
-            return dst
-        except FileExistsError:
-            continue  # raced with another writer: pick the next free name
-        except OSError:
-            break
-    import shutil
-
-    tmp = folder / f".imgcls-tmp-{uuid.uuid4().hex}{Path(name).suffix}"
-    shutil.copy2(src, tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    while True:
-        dst = _free_name(folder, name)
-        try:
-            os.link(tmp, dst)
-            os.unlink(tmp)
-            return dst
-        except FileExistsError:
-            continue
-
-
-class _ScanCache:
-    """Per-file facts keyed by (relative path, size, mtime): hashing and
-    decoding happen only for new or changed files."""
-
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path)
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, size INTEGER, "
-            "mtime_ns INTEGER, hash TEXT, width INTEGER, height INTEGER, "
-            "readable INTEGER, error TEXT, phash TEXT)"
-        )
-
-    def folder(self, label: str) -> dict[str, tuple]:
-        """Cached rows of one class folder: key -> (size, mtime_ns, hash, w, h, readable, error, phash).
-
-        Loaded one folder at a time, so the cache held in memory is bounded by
-        the largest class, not the library.
-        """
-        lo, hi = f"{label}/", f"{label}0"  # '0' sorts right after '/'
-        rows = self.conn.execute(
-            "SELECT key, size, mtime_ns, hash, width, height, readable, error, phash "
-            "FROM files WHERE key >= ? AND key < ?", (lo, hi),
-        )
-        return {r[0]: r[1:] for r in rows}
-
-    def get_pairs(self, key: str) -> list[tuple[str, str]] | None:
-        self.conn.execute("CREATE TABLE IF NOT EXISTS near_pairs (key TEXT PRIMARY KEY, pairs TEXT)")
-        row = self.conn.execute("SELECT pairs FROM near_pairs WHERE key=?", (key,)).fetchone()
-        return None if row is None else [tuple(p) for p in json.loads(row[0])]
-
-    def put_pairs(self, key: str, pairs: list[tuple[str, str]]) -> None:
-        self.conn.execute("CREATE TABLE IF NOT EXISTS near_pairs (key TEXT PRIMARY KEY, pairs TEXT)")
-        self.conn.execute("DELETE FROM near_pairs")  # only the latest library state is worth keeping
-        self.conn.execute("INSERT INTO near_pairs VALUES (?, ?)", (key, json.dumps(pairs)))
-        self.conn.commit()
-
-    def put_many(self, rows: list[tuple]) -> None:
-        self.conn.executemany(
-            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)", rows
-        )
-        self.conn.commit()
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-def _phash(pixels: np.ndarray) -> str:
-    import imagehash
-    from PIL import Image
-
-    return str(imagehash.phash(Image.fromarray(pixels)))
 
 
 def _inspect(path: Path, root: Path, max_pixels: int) -> tuple:
@@ -236,70 +75,20 @@ def _inspect(path: Path, root: Path, max_pixels: int) -> tuple:
         pixels = read_image(path, max_pixels=max_pixels, root=root)
     except ImageError as exc:
         return (digest, 0, 0, 0, exc.reason, "")
-    return (digest, int(pixels.shape[1]), int(pixels.shape[0]), 1, "", _phash(pixels))
-
-
-def _near_duplicate_pairs(phashes: list[str], max_distance: int) -> list[tuple[int, int]]:
-    """Index pairs whose 64-bit perceptual hashes differ in <= max_distance bits.
-
-    Pigeonhole: split each hash in ``max_distance + 1`` chunks; two hashes within
-    the distance agree exactly on at least one chunk, so only hashes sharing a
-    chunk are compared.  Linear in the number of images for real libraries.
-    """
-    valid = [(i, int(h, 16)) for i, h in enumerate(phashes) if h]
-    if len(valid) < 2:
-        return []
-    idx = np.array([i for i, _ in valid])
-    vals = np.array([v for _, v in valid], dtype=np.uint64)
-    n_chunks = max_distance + 1
-    bounds = np.linspace(0, 64, n_chunks + 1).astype(int)
-    pairs: set[tuple[int, int]] = set()
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        mask = np.uint64((1 << (hi - lo)) - 1)
-        keys = (vals >> np.uint64(lo)) & mask
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-        ends = np.r_[starts[1:], len(order)]
-        for s, e in zip(starts, ends):
-            if e - s < 2:
-                continue
-            members = order[s:e]
-            sub = vals[members]
-            x = sub[:, None] ^ sub[None, :]
-            dist = np.unpackbits(x.view(np.uint8), axis=-1).reshape(len(sub), len(sub), -1).sum(-1)
-            a, b = np.nonzero(np.triu(dist <= max_distance, k=1))
-            for i, j in zip(a, b):
-                p, q = int(idx[members[i]]), int(idx[members[j]])
-                pairs.add((min(p, q), max(p, q)))
-    return sorted(pairs)
-
-
-def _union_find_groups(n: int, pairs: Iterable[tuple[int, int]]) -> np.ndarray:
-    parent = np.arange(n)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a, b in pairs:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return np.array([find(i) for i in range(n)])
+    return (digest, int(pixels.shape[1]), int(pixels.shape[0]), 1, "", phash(pixels))
 
 
 class Library:
     """The labelled library of one workspace.
 
-    Owns the catalog of the last scan, the hash-keyed flags, and the journal of
-    label moves.
+    Owns the catalog of the last scan and the hash-keyed flags; label moves go
+    through the workspace's :class:`~imgcls.library.journal.Journal`.
+    Opening a library creates the workspace's folders if missing and finishes
+    or rolls back moves a crash interrupted (listed in ``recovered_``).
 
     Args:
         workspace: A :class:`~imgcls.core.Workspace` or a folder path.
-        near_distance: Perceptual-hash distance for near duplicates.
+        near_distance: Perceptual-hash distance (bits of 64) for near duplicates.
 
     Example:
         >>> lib = Library("my-project")
@@ -309,14 +98,15 @@ class Library:
     """
 
     def __init__(self, workspace: Workspace | str | os.PathLike, *, near_distance: int = NEAR_DUPLICATE_DISTANCE):
-        self.workspace = open_workspace(workspace)
-        self.near_distance = int(near_distance)
+        self.workspace = as_workspace(workspace, must_exist=False).ensure()
+        self.near_distance = check_int(near_distance, "near_distance", low=0)
         self._catalog: pd.DataFrame | None = None
-        self.recovered_: list[dict] = self._recover()
+        self._journal = Journal(self.workspace)
+        self.recovered_: list[dict] = self._journal.recover()
 
     # ------------------------------------------------------------------ scan
     def iter_files(self) -> Iterator[tuple[Path, str]]:
-        """Yield (path, label) for every image file under ``library/``."""
+        """Yield ``(path, label)`` for every image file under ``library/<label>/``, sorted."""
         lib = self.workspace.library
         with os.scandir(lib) as entries:
             folders = sorted(
@@ -343,7 +133,7 @@ class Library:
         """
         ws = self.workspace
         root = ws.library
-        cache = _ScanCache(ws.cache_dir / "scan_cache.sqlite")
+        cache = ScanCache(ws.cache_dir / "scan_cache.sqlite")
         records: list[tuple] = []
         pending: list[tuple] = []
         files: Iterable = self.iter_files()
@@ -383,11 +173,11 @@ class Library:
                 columns=["path", "relpath", "label", "hash", "bytes", "width", "height", "readable", "error", "phash"],
             )
             del records
-            cat["group"] = self._groups(cat, cache)
+            cat["group"] = duplicate_groups(cat, max_distance=self.near_distance, cache=cache)
         finally:
             cache.close()
         cat = cat.astype({"bytes": "int64", "width": "int64", "height": "int64", "readable": bool})
-        cat = self._join_flags(cat)
+        cat = join_flags(cat, self.flags())
         self._catalog = cat[CATALOG_COLUMNS].reset_index(drop=True)
         return self._catalog
 
@@ -398,52 +188,14 @@ class Library:
             self.scan()
         return self._catalog
 
-    def _groups(self, cat: pd.DataFrame, cache: _ScanCache) -> pd.Series:
-        """Duplicate group of each row: the smallest content hash among its
-        exact and near duplicates (its own hash when it has none).
-
-        The near-duplicate search is cached by the set of perceptual hashes,
-        so a rescan of an unchanged library does not repeat it.
-        """
-        n = len(cat)
-        if n == 0:
-            return pd.Series([], dtype=str)
-        hashes = cat["hash"].tolist()
-        phashes = cat["phash"].tolist()
-        distinct = sorted(set(p for p in phashes if p))
-        key = hashlib.sha256(f"{self.near_distance}:{','.join(distinct)}".encode()).hexdigest()
-        ph_pairs = cache.get_pairs(key)
-        if ph_pairs is None:
-            ph_pairs = [(distinct[a], distinct[b]) for a, b in _near_duplicate_pairs(distinct, self.near_distance)]
-            cache.put_pairs(key, ph_pairs)
-        rows_of: dict[str, list[int]] = {}
-        for i, p in enumerate(phashes):
-            if p:
-                rows_of.setdefault(p, []).append(i)
-        pairs = [(rows_of[a][0], rows_of[b][0]) for a, b in ph_pairs]
-        for members in rows_of.values():  # identical perceptual hashes
-            pairs.extend((members[0], m) for m in members[1:])
-        first_of_hash: dict[str, int] = {}
-        for i, h in enumerate(hashes):
-            if not h:
-                continue
-            if h in first_of_hash:
-                pairs.append((first_of_hash[h], i))
-            else:
-                first_of_hash[h] = i
-        roots = _union_find_groups(n, pairs)
-        rep: dict[int, str] = {}
-        for i, r in enumerate(roots):
-            h = hashes[i] or f"path:{cat['relpath'].iat[i]}"
-            if r not in rep or h < rep[r]:
-                rep[r] = h
-        return pd.Series([rep[r] for r in roots], index=cat.index)
-
     # ---------------------------------------------------------------- counts
     def counts(self, *, cutoff: int | None = None) -> pd.DataFrame:
         """Readable images per class against the cutoff.
 
         ``unknown`` is listed last with ``meets_cutoff=False``: it never trains.
+
+        Args:
+            cutoff: Minimum readable images (default: the workspace's cutoff).
 
         Returns:
             DataFrame [label, n, unreadable, staged, meets_cutoff, short_by]
@@ -468,8 +220,12 @@ class Library:
         df = df.sort_values(["_unknown", "n", "label"], ascending=[True, False, True]).drop(columns="_unknown")
         return df.reset_index(drop=True)
 
-    def classes(self, cutoff: int | None = None) -> list[str]:
-        """Sorted class names with at least ``cutoff`` readable images (never ``unknown``)."""
+    def classes(self, *, cutoff: int | None = None) -> list[str]:
+        """Sorted class names with at least ``cutoff`` readable images (never ``unknown``).
+
+        Args:
+            cutoff: Minimum readable images (default: the workspace's cutoff).
+        """
         c = self.counts(cutoff=cutoff)
         return sorted(c.loc[c["meets_cutoff"], "label"].tolist())
 
@@ -480,25 +236,12 @@ class Library:
 
     # ----------------------------------------------------------------- flags
     def flags(self) -> pd.DataFrame:
-        """The hash-keyed flags table (hash, staged, turns, benchmark)."""
-        f = self.workspace.flags_file
-        if not f.exists():
-            return pd.DataFrame({"hash": pd.Series(dtype=str), **{k: pd.Series(dtype=type(v)) for k, v in FLAG_COLUMNS.items()}})
-        df = pd.read_csv(f, dtype={"hash": str})
-        for col, default in FLAG_COLUMNS.items():
-            if col not in df:
-                df[col] = default
-            df[col] = df[col].fillna(default).astype(type(default))
-        return df[["hash", *FLAG_COLUMNS]]
+        """The hash-keyed flags table.
 
-    def _join_flags(self, cat: pd.DataFrame) -> pd.DataFrame:
-        flags = self.flags()
-        out = cat.merge(flags, on="hash", how="left") if len(flags) else cat.copy()
-        for col, default in FLAG_COLUMNS.items():
-            if col not in out:
-                out[col] = default
-            out[col] = out[col].fillna(default).astype(type(default))
-        return out
+        Returns:
+            DataFrame [hash, staged, turns, benchmark] (empty when no flag is set).
+        """
+        return read_flags(self.workspace)
 
     def set_flags(
         self,
@@ -522,26 +265,13 @@ class Library:
         Returns:
             The updated flags table.
         """
-        if turns is not None and (isinstance(turns, bool) or int(turns) != turns or not 0 <= int(turns) <= 3):
-            raise ValueError(f"`turns` must be 0, 1, 2 or 3 quarter turns. Received: turns={turns!r}")
+        check_turns(turns)  # before hashing anything
         if isinstance(images, (str, os.PathLike)):
             images = [images]
         hashes = [self._to_hash(x) for x in images]
-        flags = self.flags().set_index("hash")
-        for h in hashes:
-            if h not in flags.index:
-                flags.loc[h] = [FLAG_COLUMNS[c] for c in FLAG_COLUMNS]
-            if staged is not None:
-                flags.loc[h, "staged"] = bool(staged)
-            if turns is not None:
-                flags.loc[h, "turns"] = int(turns)
-            if benchmark is not None:
-                flags.loc[h, "benchmark"] = bool(benchmark)
-        out = flags.reset_index()
-        out = out.astype({"staged": bool, "turns": int, "benchmark": bool})
-        write_csv(self.workspace.flags_file, out)
+        out = update_flags(self.workspace, hashes, staged=staged, turns=turns, benchmark=benchmark)
         if self._catalog is not None:
-            self._catalog = self._join_flags(self._catalog.drop(columns=list(FLAG_COLUMNS)))[CATALOG_COLUMNS]
+            self._catalog = join_flags(self._catalog.drop(columns=list(FLAG_COLUMNS)), out)[CATALOG_COLUMNS]
         return out
 
     def _to_hash(self, x) -> str:
@@ -561,22 +291,15 @@ class Library:
         """Groups of exact duplicates (same content) and near duplicates
         (perceptual hashes within :attr:`near_distance` bits), for review.
 
+        Args:
+            near: Include near duplicates; ``False`` keeps exact ones only.
+
         Returns:
             DataFrame [group, kind, path, relpath, label, hash]: one row per
             image in a group of two or more; ``kind`` is ``"exact"`` when every
             member has the same content, else ``"near"``.
         """
-        cat = self.catalog
-        cols = ["group", "kind", "path", "relpath", "label", "hash"]
-        sizes = cat.groupby("group")["path"].transform("size")
-        dup = cat[sizes > 1].copy()
-        if dup.empty:
-            return pd.DataFrame(columns=cols)
-        n_hashes = dup.groupby("group")["hash"].transform("nunique")
-        dup["kind"] = np.where(n_hashes == 1, "exact", "near")
-        if not near:
-            dup = dup[dup["kind"] == "exact"]
-        return dup.sort_values(["group", "relpath"])[cols].reset_index(drop=True)
+        return duplicate_table(self.catalog, near=near)
 
     # ------------------------------------------------------- label operations
     def _resolve(self, path: str | os.PathLike) -> Path:
@@ -586,98 +309,30 @@ class Library:
             p = next((c for c in candidates if os.path.lexists(c)), candidates[0])
         return p
 
-    def _inside(self, path: Path, folder: Path) -> bool:
-        try:
-            path.resolve().relative_to(folder.resolve())
-            return True
-        except ValueError:
-            return False
-
     def _check_source(self, path: str | os.PathLike, *, within: tuple[Path, ...]) -> Path:
         p = self._resolve(path)
         if not os.path.lexists(p):
             raise FileNotFoundError(f"No image at {os.fspath(path)!r} (looked at {str(p)!r}).")
         if p.is_symlink() or not p.is_file():
             raise ValueError(f"{str(p)!r} is not a regular image file; only regular files can be moved.")
-        if within and not any(self._inside(p, w) for w in within):
+        if within and not any(is_inside(p, w) for w in within):
             names = ", ".join(str(w) for w in within)
             raise ValueError(f"{str(p)!r} is outside {names}; label operations only move files inside the workspace.")
         return p
 
-    def _journal_write(self, entry: dict) -> None:
-        append_jsonl(self.workspace.journal, entry)
-
     def journal(self) -> pd.DataFrame:
-        """Every label operation ever made: one row per completed operation
-        [id, batch, time, op, src, dst, hash, label, undone]."""
-        entries = self._journal_entries()
-        done = [e for e in entries if e.get("state") == "done"]
-        undone = {e["undoes"] for e in done if e.get("undoes")}
-        cols = ["id", "batch", "time", "op", "src", "dst", "hash", "label", "undone"]
-        rows = [
-            {**{k: e.get(k) for k in cols[:-1]}, "undone": e["id"] in undone}
-            for e in done
-        ]
-        return pd.DataFrame(rows, columns=cols)
+        """Every label operation ever made, for audit.
 
-    def _journal_entries(self) -> list[dict]:
-        return read_jsonl(self.workspace.journal)  # a torn last line from a crash: the op never began
+        Returns:
+            One row per completed operation: [id, batch, time, op, src, dst,
+            hash, label, undone] (:data:`~imgcls.library.JOURNAL_COLUMNS`).
+        """
+        return self._journal.table()
 
-    def _transfer(self, src: Path, folder: Path, *, op: str, label: str | None, batch: str,
-                  keep_source: bool = False, undoes: str | None = None, name: str | None = None) -> Path:
-        """Journal-begin, link into ``folder``, unlink the source, journal-done."""
-        op_id = uuid.uuid4().hex
-        digest = file_hash(src)
-        base = {"id": op_id, "batch": batch, "op": op, "src": str(src), "folder": str(folder),
-                "hash": digest, "label": label, "undoes": undoes}
-        self._journal_write({**base, "state": "begin", "time": _now(), "keep_source": keep_source})
-        dst = _link_no_clobber(src, folder, name or src.name, copy=keep_source)
-        self._journal_write({**base, "state": "linked", "dst": str(dst), "time": _now()})
-        if not keep_source:
-            os.unlink(src)
-            _fsync_dir(src.parent)
-        _fsync_dir(folder)
-        self._journal_write({**base, "state": "done", "dst": str(dst), "time": _now()})
+    def _transfer(self, src: Path, folder: Path, **kwargs) -> Path:
+        dst = self._journal.transfer(src, folder, **kwargs)
         self._catalog = None
         return dst
-
-    def _recover(self) -> list[dict]:
-        """Finish or roll back operations a crash interrupted.
-
-        * begun, never linked: nothing happened on disk; closed as aborted.
-        * linked, not done: the image exists under both names (or only the
-          new one); the move is completed (the old name unlinked when both
-          are the same file) and journaled as done.
-        """
-        entries = self._journal_entries()
-        state: dict[str, dict] = {}
-        for e in entries:
-            state.setdefault(e["id"], {}).update(e)
-        fixed = []
-        for op_id, e in state.items():
-            if e.get("state") in {"done", "aborted"}:
-                continue
-            src = Path(e["src"])
-            dst = Path(e["dst"]) if e.get("dst") else None
-            if e["state"] == "begin" or dst is None or not dst.exists():
-                # The link may have been made before the crash but not
-                # journaled: remove that second name, keep the original.
-                folder = Path(e.get("folder", ""))
-                if src.exists() and folder.is_dir() and not e.get("keep_source"):
-                    for other in folder.iterdir():
-                        with contextlib.suppress(OSError):
-                            if other != src and os.path.samefile(other, src):
-                                os.unlink(other)
-                self._journal_write({**e, "state": "aborted", "time": _now()})
-                fixed.append({**e, "state": "aborted"})
-                continue
-            if not e.get("keep_source") and src.exists():
-                with contextlib.suppress(OSError):
-                    if os.path.samefile(src, dst) or file_hash(src) == e["hash"]:
-                        os.unlink(src)
-            self._journal_write({**e, "state": "done", "time": _now(), "recovered": True})
-            fixed.append({**e, "state": "done"})
-        return fixed
 
     def add(self, paths: Iterable[str | os.PathLike] | str | os.PathLike, label: str, *,
             move: bool = False) -> list[Path]:
@@ -696,7 +351,7 @@ class Library:
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
         ws = self.workspace
-        batch = uuid.uuid4().hex
+        batch = new_batch_id()
         out = []
         for p in paths:
             src = self._check_source(p, within=(ws.root,) if move else ())
@@ -712,21 +367,48 @@ class Library:
             raise ValueError(f"Not adding {str(src)!r}: {exc.reason}. Only readable images enter the library.") from None
 
     def move(self, path: str | os.PathLike, label: str, *, batch: str | None = None) -> Path:
-        """Move a library image to class ``label`` (a new name creates its folder)."""
+        """Move a library image to class ``label`` (a new name creates its folder).
+
+        Args:
+            path: An image in ``library/``, ``unlabelled/`` or ``trash/``
+                (absolute, or relative to the current folder, the workspace or
+                ``library/``).
+            label: Target class; validated.
+            batch: Batch id to undo it together with others (default: its own).
+
+        Returns:
+            The new path (a free name if the old one is taken there).
+        """
         label = validate_class_name(label)
         ws = self.workspace
         src = self._check_source(path, within=(ws.library, ws.unlabelled, ws.trash))
-        return self._transfer(src, ws.library / label, op="move", label=label, batch=batch or uuid.uuid4().hex)
+        return self._transfer(src, ws.library / label, op="move", label=label, batch=batch or new_batch_id())
 
     def to_unknown(self, path: str | os.PathLike, *, batch: str | None = None) -> Path:
-        """Send an image to ``library/unknown/``: good, but nobody can name it yet."""
+        """Send an image to ``library/unknown/``: good, but nobody can name it yet.
+
+        Args:
+            path: The image (as for :meth:`move`).
+            batch: Batch id to undo it together with others.
+
+        Returns:
+            The new path.
+        """
         return self.move(path, UNKNOWN_CLASS, batch=batch)
 
     def discard(self, path: str | os.PathLike, *, batch: str | None = None) -> Path:
-        """Move an image to ``trash/`` (nothing is ever deleted outright)."""
+        """Move an image to ``trash/`` (nothing is ever deleted outright).
+
+        Args:
+            path: An image in ``library/`` or ``unlabelled/``.
+            batch: Batch id to undo it together with others.
+
+        Returns:
+            The new path.
+        """
         ws = self.workspace
         src = self._check_source(path, within=(ws.library, ws.unlabelled))
-        return self._transfer(src, ws.trash, op="discard", label=None, batch=batch or uuid.uuid4().hex)
+        return self._transfer(src, ws.trash, op="discard", label=None, batch=batch or new_batch_id())
 
     def apply(self, decisions: pd.DataFrame) -> pd.DataFrame:
         """Apply many label decisions as one undoable batch.
@@ -743,7 +425,7 @@ class Library:
         missing = {"path", "action"} - set(decisions.columns)
         if missing:
             raise ValueError(f"`decisions` needs columns path and action; missing {sorted(missing)}.")
-        batch = uuid.uuid4().hex
+        batch = new_batch_id()
         out = decisions.copy()
         new_paths, errors = [], []
         for row in decisions.itertuples(index=False):
@@ -775,97 +457,36 @@ class Library:
         name if that one is taken now); a copy made by :meth:`add` goes to
         ``trash/``. Undos are journaled too.
 
+        Args:
+            steps: How many operations (or batches) to undo.
+
         Returns:
             The paths the images now have.
         """
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"`steps` must be an int >= 1. Received: steps={steps!r}")
-        j = self.journal()
-        todo = j[(~j["undone"]) & (j["op"] != "undo")]
-        if todo.empty:
-            raise ValueError("Nothing to undo: the journal has no operation that is not undone yet.")
-        batches = list(dict.fromkeys(todo["batch"][::-1]))[:steps]
-        restored = []
-        ws = self.workspace
-        for b in batches:
-            ops = todo[todo["batch"] == b].iloc[::-1]
-            undo_batch = uuid.uuid4().hex
-            for e in ops.itertuples(index=False):
-                dst = Path(e.dst)
-                if not dst.exists():
-                    raise ValueError(
-                        f"Cannot undo {e.op} of {e.src!r}: {e.dst!r} is gone (moved by hand?). "
-                        "Nothing was changed for this entry; check journal.jsonl."
-                    )
-                src = Path(e.src)
-                if e.op == "add" and not self._inside(src, ws.root):
-                    target, name = ws.trash, dst.name  # the original outside stays where it is
-                else:
-                    target, name = src.parent, src.name
-                restored.append(self._transfer(dst, target, op="undo", label=None, batch=undo_batch,
-                                               undoes=e.id, name=name))
-        return restored
+        try:
+            return self._journal.undo(steps)
+        finally:
+            self._catalog = None
 
 
-# ----------------------------------------------------------------- plots
-def plot_class_counts(counts: pd.DataFrame, *, cutoff: int, title: str | None = None):
-    """Bar chart of readable images per class against the cutoff.
+def count_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """The classes whose image count changed between two :meth:`Library.counts` tables.
 
     Args:
-        counts: Output of :meth:`Library.counts`.
-        cutoff: Drawn as a line; bars under it are grey, ``unknown`` hatched.
+        before, after: Tables from :meth:`Library.counts` (columns ``label`` and ``n``).
 
     Returns:
-        A matplotlib Figure.
+        DataFrame [label, n_before, n_after, change] of the classes that gained or
+        lost images (a class new in ``after`` has ``n_before`` 0), largest change first.
     """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(13.33, 5.5), layout="constrained")
-    ax = fig.subplots()
-    colours = [
-        "#bbbbbb" if lbl == UNKNOWN_CLASS else ("#2a7ab9" if ok else "#e39b2d")
-        for lbl, ok in zip(counts["label"], counts["meets_cutoff"])
-    ]
-    bars = ax.bar(counts["label"], counts["n"], color=colours)
-    for bar, lbl in zip(bars, counts["label"]):
-        if lbl == UNKNOWN_CLASS:
-            bar.set_hatch("//")
-    ax.axhline(cutoff, color="#c0392b", lw=2, ls="--", label=f"cutoff = {cutoff}")
-    ax.bar_label(bars, fontsize=11)
-    n_ok = int(counts["meets_cutoff"].sum())
-    near = counts[(~counts["meets_cutoff"]) & (counts["label"] != UNKNOWN_CLASS)]
-    ax.set_title(title or f"{n_ok} classes make the cutoff of {cutoff}; "
-                 f"{len(near)} below it ({', '.join(near['label']) or 'none'})", fontsize=16)
-    ax.set_ylabel("readable images", fontsize=13)
-    ax.tick_params(labelsize=12)
-    ax.legend(fontsize=12)
-    ax.spines[["top", "right"]].set_visible(False)
-    return fig
-
-
-def plot_image_grid(paths, *, titles=None, ncols: int = 8, size: float = 1.6, suptitle: str | None = None):
-    """Thumbnails of image files in a grid; unreadable files show their reason.
-
-    Returns:
-        A matplotlib Figure.
-    """
-    from matplotlib.figure import Figure
-
-    paths = [Path(p) for p in paths]
-    titles = list(titles) if titles is not None else [p.name for p in paths]
-    n = max(len(paths), 1)
-    ncols = max(1, min(ncols, n))
-    nrows = -(-n // ncols)
-    fig = Figure(figsize=(ncols * size, nrows * (size + 0.35)), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, p, t in zip(axes.flat, paths, titles):
-        try:
-            ax.imshow(read_image(p))
-        except ImageError as exc:
-            ax.text(0.5, 0.5, exc.reason[:60], ha="center", va="center", wrap=True, fontsize=7, color="#c0392b")
-        ax.set_title(str(t)[:28], fontsize=8)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=13)
-    return fig
+    for name, table in (("before", before), ("after", after)):
+        if not isinstance(table, pd.DataFrame) or not {"label", "n"} <= set(table.columns):
+            raise ValueError(f"`{name}` must be a Library.counts() table with columns label and n. "
+                             f"Received: {type(table).__name__}")
+    out = before[["label", "n"]].merge(after[["label", "n"]], on="label", how="outer",
+                                       suffixes=("_before", "_after")).fillna(0)
+    out = out.astype({"n_before": "int64", "n_after": "int64"})
+    out["change"] = out["n_after"] - out["n_before"]
+    out = out[out["change"] != 0]
+    order = out["change"].abs().sort_values(ascending=False, kind="stable").index
+    return out.loc[order].reset_index(drop=True)

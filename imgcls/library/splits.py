@@ -21,11 +21,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from imgcls.core.workspace import UNKNOWN_CLASS
+from imgcls.core import UNKNOWN_CLASS, check_int
+from imgcls.core.checks import shown
+
+if TYPE_CHECKING:  # pragma: no cover
+    from imgcls.library.catalog import Library
 
 __all__ = ["SPLITS", "assign_splits", "split_sizes", "training_rows", "choose_benchmark"]
 
@@ -38,12 +43,12 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     except (TypeError, ValueError):
         raise ValueError(
             "`fractions` must be three numbers (train, val, test). "
-            f"Received: fractions={fractions!r}"
+            f"Received: fractions={shown(fractions)}"
         ) from None
     if min(train, val, test) < 0 or abs(train + val + test - 1.0) > 1e-6 or train == 0:
         raise ValueError(
             "`fractions` must be three non-negative numbers summing to 1 with a "
-            f"non-zero train share, e.g. (0.8, 0.1, 0.1). Received: fractions={fractions!r}"
+            f"non-zero train share, e.g. (0.8, 0.1, 0.1). Received: fractions={shown(fractions)}"
         )
     return train, val, test
 
@@ -90,7 +95,15 @@ def assign_splits(
 
 
 def training_rows(catalog: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
-    """Rows that may enter training: readable and labelled with one of ``classes``."""
+    """Rows that may enter training: readable and labelled with one of ``classes``.
+
+    Args:
+        catalog: A catalog from :meth:`Library.scan` (needs ``label``).
+        classes: The trainable classes (never ``unknown``).
+
+    Returns:
+        The matching rows of ``catalog``.
+    """
     classes = list(classes)
     if UNKNOWN_CLASS in classes:
         raise ValueError(f"{UNKNOWN_CLASS!r} is not a trainable class; remove it from `classes`.")
@@ -101,7 +114,16 @@ def training_rows(catalog: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame
 
 
 def split_sizes(catalog: pd.DataFrame, classes: Sequence[str] | None = None) -> pd.DataFrame:
-    """Images per class and split (a pivot table with a total row and column)."""
+    """Images per class and split (a pivot table with a total row and column).
+
+    Args:
+        catalog: A catalog, with a ``split`` column or without (then
+            :func:`assign_splits` with its defaults draws one).
+        classes: Count only these classes' readable rows (default: every row).
+
+    Returns:
+        Counts indexed by label (plus ``total``), one column per split plus ``total``.
+    """
     if "split" not in catalog:
         catalog = assign_splits(catalog)
     rows = catalog if classes is None else training_rows(catalog, classes)
@@ -112,7 +134,7 @@ def split_sizes(catalog: pd.DataFrame, classes: Sequence[str] | None = None) -> 
     return table.reindex(columns=cols, fill_value=0)
 
 
-def choose_benchmark(library, *, per_class: int = 5, salt: str = "imgcls-benchmark") -> pd.DataFrame:
+def choose_benchmark(library: Library, *, per_class: int = 5, salt: str = "imgcls-benchmark") -> pd.DataFrame:
     """Choose the fixed benchmark set once and store it as flags.
 
     For every trainable class (any count, ``unknown`` excluded) that has no
@@ -129,8 +151,7 @@ def choose_benchmark(library, *, per_class: int = 5, salt: str = "imgcls-benchma
     Returns:
         The benchmark rows of the refreshed catalog.
     """
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 1:
-        raise ValueError(f"`per_class` must be an int >= 1. Received: per_class={per_class!r}")
+    per_class = check_int(per_class, "per_class")
     cat = library.catalog
     cand = cat[cat["readable"] & (cat["label"] != UNKNOWN_CLASS)]
     has = set(cand.loc[cand["benchmark"], "label"])

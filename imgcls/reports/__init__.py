@@ -1,19 +1,43 @@
-"""Report data, tables, figures and deck export (layer 6; no TensorFlow)."""
+"""Reports: usage and accuracy of the served models, as tables and slide-ready figures (layer 6).
 
-from imgcls.reports.report import (
-    DEFAULT_CONFIDENCE_BUCKETS,
-    FREQS,
-    SLIDE_SIZE,
+Everything here is computed from the transaction log (:mod:`imgcls.translog`)
+and, for context, the plain JSON metadata of the runs that served
+(``runs/<run_id>/config.json``, ``classes.json``, ``metrics.json``). Nothing
+imports TensorFlow or Keras, so a report rebuilds on a laptop from a copy of
+the workspace's ``serving.sqlite`` and ``runs/*/*.json``.
+
+Each report is a function of a log ``source`` returning a DataFrame, and a
+``plot_*`` function turning that DataFrame into a slide (the one slide style
+of :mod:`imgcls.core.slides`) whose title states the finding::
+
+    usage_over_time        requests per day / week / month and model version
+    accuracy_over_time     accuracy of evaluated predictions per period and version
+    accuracy_by_version    accuracy per model version (with offline test accuracy)
+    accuracy_by_confidence accuracy per top-1 confidence bucket (calibration-like)
+    accuracy_by_class      accuracy per predicted class, or per true class where known
+    evaluated_share        share of served predictions that were evaluated
+    summary_table          the headline numbers and every finding
+
+:func:`load_report_data` reads the log once (pass its result to every report
+to avoid reading again); :func:`build_tables` and :func:`build_figures` make
+them all; :func:`export_deck` writes all figures (PNG, SVG, PDF), all tables
+(CSV) and a one-page summary into ``<workspace>/reports/<UTC date>/``.
+
+Modules: ``data`` (reading the log and run metadata), ``periods`` (UTC days,
+weeks, months), ``counts`` (accuracy and Wilson intervals), ``tables``,
+``findings`` (the sentence each figure and the summary state), ``figures``,
+``deck``.
+"""
+
+from imgcls.reports.data import (
     ReportData,
-    accuracy_by_class,
-    accuracy_by_confidence,
-    accuracy_by_version,
-    accuracy_over_time,
-    build_figures,
-    build_tables,
-    evaluated_share,
-    export_deck,
     load_report_data,
+    run_metadata,
+    version_order,
+)
+from imgcls.reports.deck import export_deck
+from imgcls.reports.figures import (
+    build_figures,
     plot_accuracy_by_class,
     plot_accuracy_by_confidence,
     plot_accuracy_by_version,
@@ -21,22 +45,27 @@ from imgcls.reports.report import (
     plot_evaluated_share,
     plot_summary,
     plot_usage_over_time,
-    run_metadata,
+)
+from imgcls.reports.periods import FREQS
+from imgcls.reports.tables import (
+    DEFAULT_CONFIDENCE_BUCKETS,
+    accuracy_by_class,
+    accuracy_by_confidence,
+    accuracy_by_version,
+    accuracy_over_time,
+    build_tables,
+    evaluated_share,
     summary_table,
     usage_over_time,
-    version_colors,
-    version_order,
 )
 
 __all__ = [
     "FREQS",
     "DEFAULT_CONFIDENCE_BUCKETS",
-    "SLIDE_SIZE",
     "ReportData",
     "load_report_data",
     "run_metadata",
     "version_order",
-    "version_colors",
     "usage_over_time",
     "accuracy_over_time",
     "accuracy_by_version",

@@ -48,6 +48,9 @@ def _promotions_path(ws: Workspace):
 def read_production(workspace: Workspace | str | os.PathLike) -> dict[str, Any] | None:
     """The production pointer as a dict (``run_id``, ``promoted_at``, …), or None when none is set.
 
+    Args:
+        workspace: The workspace (its folder need not exist: then None).
+
     Raises:
         ValueError: The file exists but is not JSON like ``{"run_id": "..."}``;
             the message names the file and how to mend it.
@@ -70,7 +73,14 @@ def read_production(workspace: Workspace | str | os.PathLike) -> dict[str, Any] 
 
 
 def production_run_id(workspace: Workspace | str | os.PathLike) -> str | None:
-    """Run id named by ``runs/production.json`` (None when no run is in production)."""
+    """Run id named by ``runs/production.json`` (None when no run is in production).
+
+    Args:
+        workspace: The workspace.
+
+    Raises:
+        ValueError: The pointer file is damaged (see :func:`read_production`).
+    """
     data = read_production(workspace)
     return None if data is None else str(data["run_id"])
 
@@ -80,6 +90,11 @@ def set_production(workspace: Workspace | str | os.PathLike, run_id: str, **fiel
 
     Only the deploy gate and a rollback call this; each also appends its
     decision to the promotions log with :func:`append_promotion`.
+
+    Args:
+        workspace: The workspace (an existing folder).
+        run_id: The run to put in production.
+        **fields: JSON-able facts stored beside it (e.g. ``promoted_at``).
 
     Returns:
         The pointer as written.
@@ -94,7 +109,12 @@ def set_production(workspace: Workspace | str | os.PathLike, run_id: str, **fiel
 
 
 def append_promotion(workspace: Workspace | str | os.PathLike, entry: Mapping[str, Any]) -> None:
-    """Append one promotion attempt (a JSON-able mapping) to ``runs/promotions.jsonl``."""
+    """Append one promotion attempt (a JSON-able mapping) to ``runs/promotions.jsonl``.
+
+    Args:
+        workspace: The workspace (an existing folder).
+        entry: The attempt: ``time``, ``run_id``, ``accepted``, ... (:data:`PROMOTION_COLUMNS`).
+    """
     ws = as_workspace(workspace)
     ws.runs.mkdir(parents=True, exist_ok=True)
     append_jsonl(_promotions_path(ws), entry)
@@ -111,6 +131,9 @@ def promotion_log(workspace: Workspace | str | os.PathLike) -> pd.DataFrame:
     """Every promotion attempt, oldest first (from ``runs/promotions.jsonl``).
 
     Columns: :data:`PROMOTION_COLUMNS` first, then any others entries carry.
+
+    Args:
+        workspace: The workspace (an existing folder).
     """
     ws = as_workspace(workspace)
     df = pd.DataFrame(_entries(ws))
@@ -122,7 +145,11 @@ def promotion_log(workspace: Workspace | str | os.PathLike) -> pd.DataFrame:
 
 
 def promoted_run_ids(workspace: Workspace | str | os.PathLike) -> list[str]:
-    """Runs ever accepted into production, in the order of their first promotion."""
+    """Runs ever accepted into production, in the order of their first promotion.
+
+    Args:
+        workspace: The workspace.
+    """
     ws = as_workspace(workspace, must_exist=False)
     out: list[str] = []
     for entry in _entries(ws):
@@ -133,6 +160,11 @@ def promoted_run_ids(workspace: Workspace | str | os.PathLike) -> list[str]:
 
 
 def version_label(workspace: Workspace | str | os.PathLike, run_id: str) -> str:
-    """``v<n>`` for the n-th run ever promoted to production, else the run id itself."""
+    """``v<n>`` for the n-th run ever promoted to production, else the run id itself.
+
+    Args:
+        workspace: The workspace.
+        run_id: The run.
+    """
     promoted = promoted_run_ids(workspace)
     return f"v{promoted.index(run_id) + 1}" if run_id in promoted else run_id

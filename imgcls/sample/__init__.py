@@ -1,10 +1,10 @@
 """The embedded zoo sample: builds a workspace from animal-mnist (layer 2; no TensorFlow)."""
 
+from imgcls.sample.animal_mnist import ZOO_CLASSES, load_animal_mnist
 from imgcls.sample.zoo import (
     SAMPLE_COUNTS,
-    ZOO_CLASSES,
     build_sample,
-    load_animal_mnist,
+    render_silhouette,
     sample_truth,
     simulate_labelling,
 )
@@ -13,6 +13,7 @@ __all__ = [
     "ZOO_CLASSES",
     "SAMPLE_COUNTS",
     "load_animal_mnist",
+    "render_silhouette",
     "build_sample",
     "simulate_labelling",
     "sample_truth",

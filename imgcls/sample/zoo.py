@@ -16,33 +16,25 @@ of the write-up's story:
   (with two bad files), whose true labels are kept in
   ``unlabelled_truth.csv`` for scoring only.
 
-The animal-mnist data (MIT licence, Sina Mohammadi) ships as pickled numpy
-arrays. They are loaded with an unpickler that admits numpy arrays and dtypes
-only, so no code in the file can run. The package itself is never imported (its
-``__init__`` imports TensorFlow).
+The silhouettes come from :mod:`imgcls.sample.animal_mnist`; each is drawn
+as a small photo by :func:`render_silhouette`.
 
 This module never imports TensorFlow.
 """
 
 from __future__ import annotations
 
-import gzip
-import importlib.util
-import io
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from imgcls.core.workspace import Workspace, open_workspace
+from imgcls.core import Workspace, as_workspace, check_int, iter_image_files, open_workspace
+from imgcls.sample.animal_mnist import ZOO_CLASSES, load_animal_mnist
 
-__all__ = ["ZOO_CLASSES", "SAMPLE_COUNTS", "load_animal_mnist", "build_sample", "simulate_labelling", "sample_truth"]
-
-#: The ten animal-mnist classes, in the package's label order.
-ZOO_CLASSES = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra")
+__all__ = ["SAMPLE_COUNTS", "render_silhouette", "build_sample", "simulate_labelling", "sample_truth"]
 
 #: Library images per class at the start of the story.
 SAMPLE_COUNTS = {
@@ -55,62 +47,21 @@ UNKNOWN_COUNT = 24
 STAGED_CLASS = "elephant"
 UNKNOWN_TRUE_CLASS = "zebra"
 
-_NUMPY_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-}
 
+def render_silhouette(sil: np.ndarray, size: int, rng: np.random.Generator, *,
+                      staged: bool = False) -> np.ndarray:
+    """A silhouette as an RGB picture: tinted animal on a textured outdoor
+    background, or (staged) a dark cut-out on a bright studio backdrop.
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Admit numpy arrays and dtypes; refuse every other global."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _NUMPY_GLOBALS:
-            raise pickle.UnpicklingError(
-                f"animal-mnist data refers to {module}.{name}; only numpy arrays are admitted."
-            )
-        if name in {"_reconstruct", "scalar"}:
-            from numpy._core import multiarray
-
-            return getattr(multiarray, name)
-        return getattr(np, name)
-
-
-def _load_array(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as fh:
-        obj = _NumpyOnlyUnpickler(io.BufferedReader(fh)).load()
-    if not isinstance(obj, np.ndarray):
-        raise ValueError(f"{path} does not hold a numpy array (found {type(obj).__name__}).")
-    return obj
-
-
-def load_animal_mnist() -> tuple[np.ndarray, np.ndarray]:
-    """The 10,000 animal silhouettes (28x28 uint8) and their labels (0-9).
+    Args:
+        sil: A greyscale silhouette (``uint8``, 255 = animal), any square size.
+        size: Side of the picture made, in pixels.
+        rng: Draws the colours, horizon and noise.
+        staged: Draw a studio shot instead of an outdoor one.
 
     Returns:
-        ``(images, labels)``; ``ZOO_CLASSES[label]`` names a label.
+        A ``uint8`` array of shape ``(size, size, 3)``.
     """
-    spec = importlib.util.find_spec("animal_mnist")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            "The sample needs the `animal-mnist` package: pip install animal-mnist==0.4 "
-            "(it is a dependency of imgcls; reinstall with `make venv`)."
-        )
-    folder = Path(next(iter(spec.submodule_search_locations))) / "data" / "Animal_MNIST"
-    images = _load_array(folder / "animal_data_version_3.gz")
-    labels = _load_array(folder / "animal_label_version_3.gz")
-    if images.shape != (10000, 28, 28) or labels.shape != (10000,):
-        raise ValueError(f"Unexpected animal-mnist shapes {images.shape}, {labels.shape}.")
-    return images.astype(np.uint8), labels.astype(np.int64)
-
-
-def _render(sil: np.ndarray, size: int, rng: np.random.Generator, *, staged: bool = False) -> np.ndarray:
-    """A silhouette as an RGB picture: tinted animal on a textured outdoor
-    background, or (staged) a dark cut-out on a bright studio backdrop."""
     mask = np.asarray(Image.fromarray(sil).resize((size, size), Image.BILINEAR), dtype=np.float32) / 255.0
     mask = mask[..., None]
     yy = np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
@@ -142,17 +93,18 @@ def _save(pixels: np.ndarray, path: Path, rng: np.random.Generator, jpeg_share: 
 
 
 def build_sample(
-    root: str | os.PathLike,
+    workspace: Workspace | str | os.PathLike,
     *,
     image_size: int = 64,
     pool_size: int = 3000,
     seed: int = 0,
     overwrite: bool = False,
 ) -> Workspace:
-    """Build the zoo sample workspace at ``root``.
+    """Build the zoo sample workspace at ``workspace``.
 
     Args:
-        root: Folder to create. It must not hold a library already unless
+        workspace: The workspace folder to create (or a
+            :class:`~imgcls.core.Workspace`). It must not hold images already unless
             ``overwrite`` is set (even then nothing is deleted: an existing
             sample is reused as it is).
         image_size: Side of the square images written (the demo models use 64).
@@ -163,14 +115,10 @@ def build_sample(
     Returns:
         The :class:`~imgcls.core.Workspace`.
     """
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or not 16 <= image_size <= 512:
-        raise ValueError(f"`image_size` must be an int in [16, 512]. Received: image_size={image_size!r}")
-    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 0:
-        raise ValueError(f"`pool_size` must be an int >= 0. Received: pool_size={pool_size!r}")
-    ws = open_workspace(root)
+    image_size = check_int(image_size, "image_size", 16, high=512)
+    pool_size = check_int(pool_size, "pool_size", 0)
+    ws = open_workspace(workspace)
     marker = ws.root / ".imgcls-sample"
-    from imgcls.core.images import iter_image_files
-
     if next(iter_image_files(ws.library), None) or next(iter_image_files(ws.unlabelled), None):
         if overwrite and marker.exists():
             return ws
@@ -198,12 +146,12 @@ def build_sample(
         folder.mkdir(parents=True, exist_ok=True)
         staged = cls == STAGED_CLASS
         for j, i in enumerate(take(cls, n)):
-            p = _save(_render(images[i], image_size, rng, staged=staged), folder / f"{cls}_{i:05d}", rng)
+            p = _save(render_silhouette(images[i], image_size, rng, staged=staged), folder / f"{cls}_{i:05d}", rng)
             lib_files.setdefault(cls, []).append(p)
             if staged:
                 staged_files.append(p)
     for i in take(UNKNOWN_TRUE_CLASS, UNKNOWN_COUNT):
-        _save(_render(images[i], image_size, rng), ws.unknown / f"img_{i:05d}", rng)
+        _save(render_silhouette(images[i], image_size, rng), ws.unknown / f"img_{i:05d}", rng)
 
     # Curation problems a real library has.
     dup_src = [lib_files["cat"][0], lib_files["dog"][1], lib_files["bear"][2]]
@@ -229,7 +177,7 @@ def build_sample(
     for j, i in enumerate(pool):
         folder = ws.unlabelled / f"batch_{j // 500 + 1:02d}"
         folder.mkdir(parents=True, exist_ok=True)
-        p = _save(_render(images[i], image_size, rng), folder / f"upload_{i:05d}", rng)
+        p = _save(render_silhouette(images[i], image_size, rng), folder / f"upload_{i:05d}", rng)
         truth.append((p.relative_to(ws.unlabelled).as_posix(), ZOO_CLASSES[labels[i]]))
     if pool_size:
         junk = ws.unlabelled / "batch_01"
@@ -252,8 +200,14 @@ def sample_truth(workspace: Workspace | str | os.PathLike) -> pd.DataFrame:
     """The hidden true labels of the sample pool: [path, relpath, label].
 
     For scoring bulk identification only; ``label`` is empty for the bad files.
+
+    Args:
+        workspace: A workspace made by :func:`build_sample`.
+
+    Raises:
+        FileNotFoundError: The workspace has no hidden labels (it is not the sample).
     """
-    ws = open_workspace(workspace, create=False)
+    ws = as_workspace(workspace)
     if not ws.sample_labels_file.exists():
         raise FileNotFoundError(
             f"{str(ws.sample_labels_file)!r} not found: only the zoo sample (imgcls sample) has hidden labels."
@@ -279,6 +233,9 @@ def simulate_labelling(
 
     Returns:
         The moves made [path, label, new_path].
+
+    Raises:
+        ValueError: The pool has fewer images of a class than asked for.
     """
     from imgcls.library import Library
 

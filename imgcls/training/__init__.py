@@ -1,31 +1,29 @@
-"""Training until plateau, callbacks, and the head-swap next generation (layer 4)."""
+"""Training until plateau, its callbacks and metrics, and the head-swap next generation (layer 4)."""
 
+from imgcls.training.callbacks import print_progress
+from imgcls.training.choose import choose_run
+from imgcls.training.data import prepare_training_data
+from imgcls.training.fit import fit_epochs
 from imgcls.training.headswap import (
-    DEFAULT_LABELLING,
     HEAD_LAYER,
     class_changes,
-    headswap_experiment,
-    headswap_speed_table,
-    headswap_verdict,
     next_generation,
-    plot_learning_curves,
-    read_headswap_benchmark,
     split_changes,
-    summarize_headswap,
     swap_head,
 )
-from imgcls.training.train import (
+from imgcls.training.metrics import model_metrics
+from imgcls.training.options import (
     DEFAULT_LEARNING_RATE,
     DEFAULT_MAX_EPOCHS,
     DEFAULT_MIN_DELTA,
     DEFAULT_PATIENCE,
     DEFAULT_TOP_K,
-    bakeoff,
-    evaluate_rows,
-    plot_bakeoff,
-    plot_history,
-    train,
+    check_image_size,
+    check_verbose,
+    compile_model,
 )
+from imgcls.training.plots import plot_history
+from imgcls.training.train import train
 
 __all__ = [
     "DEFAULT_MAX_EPOCHS",
@@ -34,20 +32,18 @@ __all__ = [
     "DEFAULT_LEARNING_RATE",
     "DEFAULT_TOP_K",
     "train",
-    "bakeoff",
-    "plot_bakeoff",
+    "choose_run",
     "plot_history",
-    "evaluate_rows",
+    "model_metrics",
+    "prepare_training_data",
+    "compile_model",
+    "fit_epochs",
+    "check_verbose",
+    "check_image_size",
+    "print_progress",
     "HEAD_LAYER",
-    "DEFAULT_LABELLING",
     "swap_head",
     "class_changes",
     "split_changes",
     "next_generation",
-    "headswap_experiment",
-    "summarize_headswap",
-    "headswap_verdict",
-    "plot_learning_curves",
-    "read_headswap_benchmark",
-    "headswap_speed_table",
 ]

@@ -1,4 +1,4 @@
-"""Head-swap fine-tuning: the next generation of a model, and the experiment behind it.
+"""Head-swap fine-tuning: the next generation of a model.
 
 The write-up's loop: take the last trained model, pop its output layer, add a
 new randomly initialised one sized for the new class count, and keep training
@@ -11,13 +11,11 @@ than training from scratch.
 * :func:`next_generation` rebuilds the class list from the library, swaps the
   head of the parent run's model and trains it until plateau with the same
   stopping rule as :func:`imgcls.training.train`, recording the parent.
-* :func:`headswap_experiment` measures the claim on the zoo sample: generation
-  1 trained by head swap and from scratch on exactly the same data and splits;
-  :func:`summarize_headswap`, :func:`headswap_verdict`,
-  :func:`headswap_speed_table` and :func:`plot_learning_curves` turn its
-  table into numbers and a slide; :func:`read_headswap_benchmark` reads the
-  committed results of ``benchmarks/headswap_vs_scratch.py`` into the same
-  shapes.
+* :func:`split_changes` checks that images keep their split from one
+  generation to the next.
+
+The experiment that measures the claim (head swap vs from scratch) is
+:func:`imgcls.experiments.headswap_experiment`.
 
 Splits are a pure function of each image's content (see :mod:`imgcls.library`),
 so an image keeps its train / val / test split from one generation to the
@@ -30,37 +28,21 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from imgcls.core.checks import check_int
-from imgcls.core.workspace import UNKNOWN_CLASS, Workspace, as_workspace
+from imgcls.core.workspace import Workspace, as_workspace
+from imgcls.library import Library, assign_splits
 from imgcls.runs import Run, load_run
+from imgcls.training.data import _counts_table
+from imgcls.training.train import train
 
-__all__ = [
-    "HEAD_LAYER",
-    "DEFAULT_LABELLING",
-    "swap_head",
-    "class_changes",
-    "split_changes",
-    "next_generation",
-    "headswap_experiment",
-    "summarize_headswap",
-    "headswap_verdict",
-    "plot_learning_curves",
-    "read_headswap_benchmark",
-    "headswap_speed_table",
-]
+__all__ = ["HEAD_LAYER", "swap_head", "class_changes", "split_changes", "next_generation"]
 
 #: Name of the output layer every imgcls model has (see imgcls.models).
 HEAD_LAYER = "predictions"
-#: The labelling round of the headline experiment: a new class (zebra, 60
-#: images) and 20 more images for the two classes just under the cutoff.
-DEFAULT_LABELLING = {"zebra": 60, "sheep": 20, "giraffe": 20}
 
 
 # =========================================================================== head swap
@@ -97,7 +79,7 @@ def swap_head(model: Any, num_classes: int, *, seed: int | None = None, dropout:
             output, or an argument is invalid.
 
     Example:
-        >>> parent = load_run("production", ws).load_model(compile=False)
+        >>> parent = load_run("production", workspace=ws).load_model(compile=False)
         >>> child = swap_head(parent, num_classes=12, seed=0)
         >>> child.get_layer("predictions").units
         12
@@ -164,20 +146,17 @@ def _producer(tensor: Any) -> Any:
 
 
 def _scan(ws: Workspace) -> pd.DataFrame:
-    from imgcls.library import Library
-
     return Library(ws).scan()
 
 
 def _library_classes(catalog: pd.DataFrame, cutoff: int) -> tuple[list[str], pd.Series]:
-    cat = catalog[(catalog["label"] != UNKNOWN_CLASS) & catalog["readable"].astype(bool)]
-    counts = cat["label"].value_counts()
+    counts = _counts_table(catalog)
     return sorted(counts[counts >= cutoff].index.astype(str)), counts
 
 
 def class_changes(
-    parent_run: Run | str | os.PathLike,
     workspace: Workspace | str | os.PathLike,
+    run: Run | str | os.PathLike,
     *,
     cutoff: int | None = None,
     catalog: pd.DataFrame | None = None,
@@ -185,8 +164,9 @@ def class_changes(
     """How the library's class list changed since a run.
 
     Args:
-        parent_run: The run (or a reference for :func:`imgcls.runs.load_run`).
         workspace: The workspace.
+        run: The parent run (a :class:`~imgcls.runs.Run`, a run folder path,
+            an id, "production" or "latest").
         cutoff: Minimum readable images for a class (default: the parent's
             cutoff, else the workspace's).
         catalog: A fresh ``Library.scan()`` catalog, to save a scan.
@@ -202,7 +182,7 @@ def class_changes(
         cutoff used.
     """
     ws = as_workspace(workspace)
-    parent = load_run(parent_run, ws)
+    parent = load_run(run, workspace=ws)
     if cutoff is None:
         cutoff = int(parent.config.get("cutoff") or ws.cutoff)
     cutoff = check_int(cutoff, "cutoff")
@@ -242,7 +222,7 @@ def class_changes(
     return df
 
 
-def split_changes(parent_run: Run | str | os.PathLike, catalog: pd.DataFrame,
+def split_changes(run: Run | str | os.PathLike, catalog: pd.DataFrame,
                   *, workspace: Workspace | str | os.PathLike | None = None) -> pd.DataFrame:
     """Images of the parent's snapshot whose split would differ now.
 
@@ -252,15 +232,16 @@ def split_changes(parent_run: Run | str | os.PathLike, catalog: pd.DataFrame,
     next generation's evaluation optimistic.
 
     Args:
-        parent_run: The parent run.
+        run: The parent run (a :class:`~imgcls.runs.Run`, a run folder path,
+            or an id, "production" or "latest" with ``workspace``).
         catalog: A catalog with a ``split`` column (``assign_splits(Library.scan())``).
-        workspace: Needed when ``parent_run`` is a run id.
+        workspace: Needed when ``run`` is a run id, "production" or "latest".
 
     Returns:
         DataFrame [hash, label, split_parent, split_now, leak] (``leak`` True
         when the parent trained or validated on an image now held out).
     """
-    parent = load_run(parent_run, workspace)
+    parent = load_run(run, workspace=workspace)
     snap = parent.splits
     cols = ["hash", "label", "split_parent", "split_now", "leak"]
     if "hash" not in snap or not len(snap) or "split" not in catalog:
@@ -278,8 +259,8 @@ _RESERVED_TRAIN_KWARGS = {"initial_model", "parent", "classes", "model", "image_
 
 
 def next_generation(
-    parent_run: Run | str | os.PathLike,
     workspace: Workspace | str | os.PathLike,
+    run: Run | str | os.PathLike,
     *,
     cutoff: int | None = None,
     allow_lost_classes: bool = False,
@@ -308,8 +289,9 @@ def next_generation(
        ``metrics.json`` under ``"lineage"``.
 
     Args:
-        parent_run: The run to continue from (run, id, folder, "production", "latest").
         workspace: The workspace.
+        run: The run to continue from (a :class:`~imgcls.runs.Run`, a run
+            folder path, an id, "production" or "latest").
         cutoff: Minimum readable images per class (default: the parent's cutoff).
         allow_lost_classes: Train even if classes of the parent would be lost.
         seed: Training seed (shuffle, augmentation), as in ``train``.
@@ -333,11 +315,8 @@ def next_generation(
             (the message names them and where their images went), or fewer
             than 2 classes meet the cutoff, or a bad option.
     """
-    from imgcls.library import assign_splits
-    from imgcls.training import train
-
     ws = as_workspace(workspace)
-    parent = load_run(parent_run, ws)
+    parent = load_run(run, workspace=ws)
     clash = sorted(_RESERVED_TRAIN_KWARGS & set(train_kwargs))
     if clash:
         raise ValueError(
@@ -349,7 +328,7 @@ def next_generation(
     cat = _scan(ws) if catalog is None else catalog
     if "split" not in cat:
         cat = assign_splits(cat)
-    changes = class_changes(parent, ws, cutoff=cutoff, catalog=cat)
+    changes = class_changes(ws, parent, cutoff=cutoff, catalog=cat)
     classes = list(changes.attrs["classes"])
     used_cutoff = changes.attrs["cutoff"]
     lost = changes[changes["status"] == "lost"]
@@ -382,12 +361,12 @@ def next_generation(
         )
     net = swap_head(parent.load_model(compile=False), len(classes), seed=head_seed, dropout=dropout)
     started = time.perf_counter()
-    run = train(
+    child = train(
         ws, initial_model=net, parent=parent, classes=classes, catalog=cat, cutoff=used_cutoff,
         seed=seed, max_epochs=max_epochs, patience=patience, run_id=run_id, verbose=verbose,
         **train_kwargs,
     )
-    run.update_metrics({"lineage": {
+    child.update_metrics({"lineage": {
         "parent": parent.run_id,
         "method": "head_swap",
         "classes_added": added,
@@ -398,490 +377,4 @@ def next_generation(
         "split_leaks": leaks,
         "total_time_s": round(time.perf_counter() - started, 3),
     }})
-    return run
-
-
-# =========================================================================== experiment
-def _epochs_to_reach(history: pd.DataFrame, target: float | None, metric: str = "val_accuracy") -> float:
-    """First (1-based) epoch whose ``metric`` reaches ``target`` (NaN if never)."""
-    if target is None or metric not in history or not len(history):
-        return float("nan")
-    hit = history.loc[history[metric] >= target - 1e-9, "epoch"]
-    return float(hit.min()) if len(hit) else float("nan")
-
-
-def _run_row(run: Run, *, arm: str, seed: int, generation: int) -> dict:
-    m = run.metrics
-    t, te, be = m.get("training", {}), m.get("test", {}), m.get("benchmark", {})
-    return {
-        "arm": arm, "seed": seed, "generation": generation, "run_id": run.run_id, "run_path": str(run.path),
-        "parent": run.parent, "n_classes": run.num_classes,
-        "epochs_trained": t.get("epochs_trained"), "best_epoch": t.get("best_epoch"),
-        "wall_time_s": t.get("wall_time_s"), "mean_epoch_time_s": t.get("mean_epoch_time_s"),
-        "best_val_accuracy": t.get("best_val_accuracy"),
-        "test_accuracy": te.get("accuracy"), "test_n": te.get("n"),
-        "benchmark_accuracy": be.get("accuracy"), "benchmark_n": be.get("n"),
-    }
-
-
-def headswap_experiment(
-    workspace_root: str | os.PathLike,
-    *,
-    seeds: Sequence[int] = (0, 1, 2),
-    model: str = "mini_inception",
-    image_size: int = 64,
-    max_epochs: int | None = None,
-    patience: int | None = None,
-    labelling: Mapping[str, int] | None = None,
-    pool_size: int = 1000,
-    batch_size: int = 32,
-    cache: bool | str = "auto",
-    verbose: int = 0,
-    log: Any = None,
-) -> pd.DataFrame:
-    """Head swap vs from scratch for generation 1 of the zoo sample.
-
-    1. Build the zoo sample in ``workspace_root`` (an empty or missing folder).
-    2. For each seed, train generation 0 from scratch on the classes over the
-       cutoff.
-    3. A labelling round grows the library (:func:`imgcls.sample.simulate_labelling`
-       with ``labelling``: by default a new class, zebra, with 60 images and
-       20 more for sheep and giraffe so they make the cutoff); benchmark images
-       are chosen for the new class.
-    4. For each seed, train generation 1 twice on exactly the same catalog,
-       classes and splits, with the same model, seed, optimiser and stopping
-       rule: by head swap from that seed's generation 0
-       (:func:`next_generation`) and from scratch. The arm that goes first
-       alternates with the seed, so a slow spell of a shared CPU does not
-       always hit the same arm.
-
-    Args:
-        workspace_root: Folder for the sample workspace (created).
-        seeds: One repetition per seed.
-        model: Registry name of the model.
-        image_size: Sample image side and model input size.
-        max_epochs: Upper bound on epochs (``train``'s default when None).
-        patience: Early-stopping patience (``train``'s default when None).
-        labelling: Class -> images moved from the pool into the library.
-        pool_size: Unlabelled pool of the sample (must hold the labelling).
-        batch_size: Training batch size.
-        cache: Keep decoded images in memory (faster epochs): ``"auto"``
-            (default, when they fit), ``True`` or ``False`` (see ``train``).
-        verbose: Passed to ``train``.
-        log: Optional callable taking one string (progress messages).
-
-    Returns:
-        One row per trained run: [arm ("generation0", "head_swap",
-        "scratch"), seed, generation, run_id, run_path, parent, n_classes,
-        epochs_trained, best_epoch, wall_time_s, mean_epoch_time_s,
-        best_val_accuracy, test_accuracy, test_n, benchmark_accuracy,
-        benchmark_n, epochs_to_scratch_best] where ``epochs_to_scratch_best``
-        is, for both generation-1 arms, the first epoch whose validation
-        accuracy reaches the from-scratch run's best (same seed; for the
-        from-scratch arm it is its best epoch). ``attrs["workspace"]`` is the
-        workspace root.
-    """
-    from imgcls.library import Library, assign_splits, choose_benchmark
-    from imgcls.sample import build_sample, simulate_labelling
-    from imgcls.training import train
-
-    seeds = [int(s) for s in seeds]
-    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ValueError(f"`seeds` must be distinct ints >= 0, at least one. Received: seeds={seeds!r}")
-    labelling = dict(DEFAULT_LABELLING if labelling is None else labelling)
-    say = log if callable(log) else (lambda _msg: None)
-    root = Path(os.fspath(workspace_root)).expanduser()
-    say(f"building the zoo sample in {root}")
-    ws = build_sample(root, image_size=image_size, pool_size=pool_size, seed=0)
-    common = dict(model=model, image_size=image_size, max_epochs=max_epochs, patience=patience,
-                  batch_size=batch_size, cache=cache, verbose=verbose)
-
-    rows: list[dict] = []
-    gen0: dict[int, Run] = {}
-    cat0 = assign_splits(Library(ws).scan())
-    for s in seeds:
-        say(f"generation 0, seed {s}: training from scratch")
-        gen0[s] = train(ws, seed=s, catalog=cat0, **common)
-        rows.append(_run_row(gen0[s], arm="generation0", seed=s, generation=0))
-        say(f"  -> {_short(rows[-1])}")
-
-    say(f"labelling round: {labelling}")
-    simulate_labelling(ws, labelling, seed=0)
-    lib = Library(ws)
-    choose_benchmark(lib, per_class=5)
-    cat1 = assign_splits(lib.scan())
-
-    for i, s in enumerate(seeds):
-        order = ("head_swap", "scratch") if i % 2 == 0 else ("scratch", "head_swap")
-        runs: dict[str, Run] = {}
-        for arm in order:
-            say(f"generation 1, seed {s}: {arm}")
-            if arm == "head_swap":
-                runs[arm] = next_generation(gen0[s], ws, seed=s, catalog=cat1, max_epochs=max_epochs,
-                                            patience=patience, batch_size=batch_size, cache=cache,
-                                            verbose=verbose)
-            else:
-                classes = class_changes(gen0[s], ws, catalog=cat1).attrs["classes"]
-                runs[arm] = train(ws, seed=s, catalog=cat1, classes=classes, **common)
-        target = runs["scratch"].metrics.get("training", {}).get("best_val_accuracy")
-        for arm in ("head_swap", "scratch"):
-            row = _run_row(runs[arm], arm=arm, seed=s, generation=1)
-            row["epochs_to_scratch_best"] = _epochs_to_reach(runs[arm].history, target)
-            rows.append(row)
-            say(f"  -> {_short(row)}")
-    df = pd.DataFrame(rows)
-    df.attrs["workspace"] = str(ws.root)
-    return df
-
-
-def _short(row: Mapping[str, Any]) -> str:
-    def pct(v):
-        return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f}%"
-
-    return (f"{row['arm']} seed {row['seed']}: {row['epochs_trained']} epochs (best {row['best_epoch']}), "
-            f"{row['wall_time_s']:.0f} s, val {pct(row['best_val_accuracy'])}, test {pct(row['test_accuracy'])}, "
-            f"benchmark {pct(row['benchmark_accuracy'])}")
-
-
-_SUMMARY_METRICS = ("epochs_trained", "best_epoch", "epochs_to_scratch_best", "wall_time_s",
-                    "best_val_accuracy", "test_accuracy", "benchmark_accuracy")
-
-
-def summarize_headswap(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean, standard deviation, min and max of each metric per arm.
-
-    Args:
-        results: The table from :func:`headswap_experiment`.
-
-    Returns:
-        DataFrame indexed by arm with columns ``(metric, statistic)``
-        (``statistic`` in mean, std, min, max) and ``n_seeds``.
-    """
-    if not isinstance(results, pd.DataFrame) or "arm" not in results:
-        raise ValueError("`results` must be the DataFrame returned by headswap_experiment().")
-    metrics = [m for m in _SUMMARY_METRICS if m in results]
-    data = results[["arm", *metrics]].copy()
-    data[metrics] = data[metrics].apply(pd.to_numeric, errors="coerce")
-    out = data.groupby("arm", sort=False)[metrics].agg(["mean", "std", "min", "max"])
-    out["n_seeds"] = results.groupby("arm", sort=False)["seed"].nunique()
-    return out
-
-
-def headswap_verdict(results: pd.DataFrame, *, epoch_ratio: float = 1 / 3,
-                     max_test_drop: float = 0.005) -> dict[str, Any]:
-    """Does the head swap meet the write-up's claim on this data?
-
-    Two criteria, on means over seeds:
-
-    * speed: the head-swap run reaches the from-scratch run's best
-      validation accuracy within ``epoch_ratio`` of the epochs the
-      from-scratch run needed to reach it (its best epoch);
-    * quality: its test accuracy is lower than the from-scratch run's by at
-      most ``max_test_drop`` (0.005 = half a point).
-
-    Args:
-        results: The table from :func:`headswap_experiment`.
-        epoch_ratio: Required ratio of epochs (head swap / from scratch).
-        max_test_drop: Largest allowed drop in test accuracy.
-
-    Returns:
-        A JSON-able dict: per-seed ratios, the mean numbers, ``speed_ok``,
-        ``quality_ok``, ``claim_holds`` and a one-paragraph ``text``.
-        A head-swap run that never reached the target counts as
-        ``max_epochs`` epochs (its ``epochs_trained``) for the ratio.
-    """
-    if not isinstance(results, pd.DataFrame) or "arm" not in results:
-        raise ValueError("`results` must be the DataFrame returned by headswap_experiment().")
-    hs = results[results["arm"] == "head_swap"].set_index("seed")
-    sc = results[results["arm"] == "scratch"].set_index("seed")
-    seeds = sorted(set(hs.index) & set(sc.index))
-    if not seeds:
-        raise ValueError("`results` has no seed with both a head_swap and a scratch run.")
-    per_seed = []
-    for s in seeds:
-        reach = hs.at[s, "epochs_to_scratch_best"]
-        reached = bool(pd.notna(reach))
-        reach_val = float(reach) if reached else float(hs.at[s, "epochs_trained"])
-        scratch_epochs = float(sc.at[s, "best_epoch"])
-        per_seed.append({
-            "seed": int(s),
-            "head_swap_epochs_to_target": reach_val,
-            "reached": reached,
-            "scratch_epochs_to_best": scratch_epochs,
-            "epoch_ratio": reach_val / scratch_epochs if scratch_epochs else float("nan"),
-            "head_swap_test": float(hs.at[s, "test_accuracy"]),
-            "scratch_test": float(sc.at[s, "test_accuracy"]),
-            "test_diff": float(hs.at[s, "test_accuracy"]) - float(sc.at[s, "test_accuracy"]),
-            "head_swap_wall_s": float(hs.at[s, "wall_time_s"]),
-            "scratch_wall_s": float(sc.at[s, "wall_time_s"]),
-        })
-    ps = pd.DataFrame(per_seed)
-    mean_reach = float(ps["head_swap_epochs_to_target"].mean())
-    mean_scratch = float(ps["scratch_epochs_to_best"].mean())
-    ratio = mean_reach / mean_scratch if mean_scratch else float("nan")
-    test_diff = float(ps["test_diff"].mean())
-    speed_ok = bool(ratio <= epoch_ratio + 1e-9 and ps["reached"].all())
-    quality_ok = bool(test_diff >= -max_test_drop - 1e-9)
-    text = (
-        f"Over {len(seeds)} seed(s), the head-swap run reached the from-scratch run's best validation "
-        f"accuracy after {mean_reach:.1f} epochs on average, against {mean_scratch:.1f} epochs for the "
-        f"from-scratch run to reach it (ratio {ratio:.2f}; target <= {epoch_ratio:.2f})"
-        + ("" if ps["reached"].all() else f"; it never reached it in {int((~ps['reached']).sum())} seed(s)")
-        + f". Test accuracy: head swap {ps['head_swap_test'].mean():.1%} vs scratch "
-        f"{ps['scratch_test'].mean():.1%} ({test_diff * 100:+.1f} points; allowed drop "
-        f"{max_test_drop * 100:.1f}). Wall time: {ps['head_swap_wall_s'].mean():.0f} s vs "
-        f"{ps['scratch_wall_s'].mean():.0f} s. "
-        + ("The claim holds on this data." if speed_ok and quality_ok else
-           "The claim does not fully hold on this data: "
-           + ", ".join(x for x, ok in (("speed", speed_ok), ("test accuracy", quality_ok)) if not ok)
-           + " criterion missed.")
-    )
-    return {
-        "seeds": [int(s) for s in seeds],
-        "per_seed": ps.to_dict("records"),
-        "mean_head_swap_epochs_to_target": mean_reach,
-        "mean_scratch_epochs_to_best": mean_scratch,
-        "epoch_ratio": ratio,
-        "epoch_ratio_target": epoch_ratio,
-        "mean_test_diff": test_diff,
-        "max_test_drop": max_test_drop,
-        "speed_ok": speed_ok,
-        "quality_ok": quality_ok,
-        "claim_holds": bool(speed_ok and quality_ok),
-        "text": text,
-    }
-
-
-def _curves(results: Any) -> tuple[pd.DataFrame, dict[tuple[str, int], pd.DataFrame]]:
-    """(results table, {(arm, seed): history}) from an experiment table or a read benchmark."""
-    if isinstance(results, pd.DataFrame):
-        if not {"arm", "seed", "run_path"} <= set(results.columns):
-            raise ValueError("`results` must be the table from headswap_experiment() or "
-                             "the dict from read_headswap_benchmark().")
-        hist = {(r["arm"], int(r["seed"])): Run(r["run_path"]).history
-                for _, r in results.iterrows() if r["arm"] in ("head_swap", "scratch")}
-        return results, hist
-    if isinstance(results, Mapping) and {"runs", "curves"} <= set(results):
-        hist = {}
-        for label, h in results["curves"].items():
-            arm, _, seed = str(label).partition("/seed")
-            if arm in ("head_swap", "scratch") and seed.isdigit():
-                hist[(arm, int(seed))] = h
-        return results["runs"], hist
-    raise ValueError("`results` must be the table from headswap_experiment() or the dict from "
-                     "read_headswap_benchmark().")
-
-
-def headswap_speed_table(
-    results: Any,
-    *,
-    fractions: Sequence[float] = (0.9, 0.95, 1.0),
-    at_epochs: Sequence[int] = (1, 3, 5, 10),
-) -> pd.DataFrame:
-    """Speed of the two generation-1 arms, less hostage to one lucky epoch.
-
-    "Epochs to reach the from-scratch best" compares against a maximum over
-    many noisy validation epochs; with a small validation set one lucky epoch
-    sets a target the other arm may never hit. This table adds milder
-    targets and the accuracy each arm has after a fixed number of epochs.
-
-    Args:
-        results: The :func:`headswap_experiment` table or the dict from
-            :func:`read_headswap_benchmark`.
-        fractions: Targets as fractions of the from-scratch run's best
-            validation accuracy (same seed).
-        at_epochs: Epochs at which to read each arm's validation accuracy.
-
-    Returns:
-        One row per seed and arm: ``reach_<pct>`` = first epoch whose
-        validation accuracy reaches ``pct``% of the from-scratch best (NaN if
-        never), ``val_at_<n>`` = validation accuracy after epoch ``n`` (NaN
-        if the run stopped earlier), and ``best_val_accuracy``.
-    """
-    table, hist = _curves(results)
-    seeds = sorted({s for _, s in hist})
-    rows = []
-    for s in seeds:
-        if ("scratch", s) not in hist or ("head_swap", s) not in hist:
-            continue
-        best = float(hist[("scratch", s)]["val_accuracy"].max())
-        for arm in ("head_swap", "scratch"):
-            h = hist[(arm, s)]
-            row: dict[str, Any] = {"seed": s, "arm": arm, "best_val_accuracy": float(h["val_accuracy"].max())}
-            for f in fractions:
-                row[f"reach_{round(f * 100)}"] = _epochs_to_reach(h, f * best)
-            by_epoch = h.set_index("epoch")["val_accuracy"]
-            for n in at_epochs:
-                row[f"val_at_{n}"] = float(by_epoch.get(n, np.nan))
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _finding(results: pd.DataFrame, means: Mapping[str, pd.Series]) -> str:
-    """Headline of the learning-curve slide, from the experiment's numbers."""
-    hs = results[results["arm"] == "head_swap"]
-    sc = results[results["arm"] == "scratch"]
-    reach = pd.to_numeric(hs["epochs_to_scratch_best"], errors="coerce")
-    scratch_best = pd.to_numeric(sc["best_epoch"], errors="coerce").mean()
-    if len(reach) and reach.notna().all():
-        return (f"Head swap reaches the from-scratch best in {reach.mean():.0f} epochs "
-                f"instead of {scratch_best:.0f}")
-    missed = f"missed the from-scratch best in {int(reach.isna().sum())} of {len(reach)} seeds"
-    if "head_swap" in means and "scratch" in means:
-        common = means["head_swap"].index.intersection(means["scratch"].index)
-        at = [e for e in (10, 5, 3, 1) if e in common]
-        if at:
-            a, b = float(means["head_swap"][at[0]]), float(means["scratch"][at[0]])
-            if a > b:
-                return (f"Head swap leads after {at[0]} epochs ({a:.0%} vs {b:.0%} val accuracy) "
-                        f"but {missed}")
-    return f"Head swap {missed} (from scratch needed {scratch_best:.0f} epochs)"
-
-
-def plot_learning_curves(
-    runs: Any,
-    *,
-    metric: str = "val_accuracy",
-    workspace: Workspace | str | os.PathLike | None = None,
-    title: str | None = None,
-):
-    """Learning curves of several runs on one 16:9 chart.
-
-    Args:
-        runs: One of
-
-            * the :func:`headswap_experiment` table: the generation-1 arms are
-              drawn, one line per seed, coloured by arm, with the from-scratch
-              best validation accuracy as a dashed line;
-            * the dict from :func:`read_headswap_benchmark` (the same chart
-              from the committed benchmark numbers);
-            * a list of runs / run references, or a dict ``label -> run`` or
-              ``label -> history DataFrame``.
-        metric: History column to draw (``"val_accuracy"``, ``"val_loss"``,
-            ``"accuracy"``, ``"loss"``).
-        workspace: Needed when runs are given by id.
-        title: Override the generated title (for the experiment it states
-            the finding).
-
-    Returns:
-        A ``matplotlib.figure.Figure``.
-    """
-    import matplotlib.ticker as mticker
-    from matplotlib.figure import Figure
-
-    colors = {"head_swap": "#d95f02", "scratch": "#1b9e77", "generation0": "#7570b3"}
-    curves: list[tuple[str, str, pd.DataFrame]] = []  # (label, colour group, history)
-    results: pd.DataFrame | None = None
-    if isinstance(runs, pd.DataFrame):
-        if not {"arm", "run_path", "seed"} <= set(runs.columns):
-            raise ValueError("A DataFrame for `runs` must be the table from headswap_experiment().")
-        results = runs
-        gen1 = runs[runs["arm"].isin(["head_swap", "scratch"])]
-        for _, r in gen1.sort_values(["arm", "seed"]).iterrows():
-            curves.append((f"{r['arm'].replace('_', ' ')} (seed {r['seed']})", r["arm"],
-                           Run(r["run_path"]).history))
-    elif isinstance(runs, Mapping) and {"runs", "curves"} <= set(runs):
-        results = runs["runs"]
-        for label, hist in sorted(runs["curves"].items()):
-            arm, _, seed = str(label).partition("/")
-            curves.append((f"{arm.replace('_', ' ')} ({seed.replace('seed', 'seed ')})", arm, hist))
-    else:
-        items = runs.items() if isinstance(runs, Mapping) else [(None, r) for r in runs]
-        for i, (label, ref) in enumerate(items):
-            if isinstance(ref, pd.DataFrame):
-                curves.append((str(label), f"run{i}", ref))
-                continue
-            run = load_run(ref, workspace)
-            kind = "head swap" if run.parent else "from scratch"
-            curves.append((label or f"{run.run_id} ({kind})", f"run{i}", run.history))
-    if not curves:
-        raise ValueError("`runs` holds no run to plot.")
-
-    target = None
-    if results is not None and metric == "val_accuracy" and "arm" in results:
-        sc = results[results["arm"] == "scratch"]
-        if len(sc):
-            target = float(pd.to_numeric(sc["best_val_accuracy"], errors="coerce").mean())
-
-    fig = Figure(figsize=(13.333, 7.5), layout="constrained")
-    ax = fig.add_subplot()
-    palette = ["#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02"]
-    groups: list[str] = []
-    by_group: dict[str, list[pd.Series]] = {}
-    experiment = results is not None
-    for label, group, hist in curves:
-        if metric not in hist:
-            continue
-        if group not in groups:
-            groups.append(group)
-        color = colors.get(group) or palette[groups.index(group) % len(palette)]
-        if experiment:  # thin lines per seed, the mean in bold below
-            ax.plot(hist["epoch"], hist[metric], color=color, lw=1.2, alpha=0.35)
-            by_group.setdefault(group, []).append(hist.set_index("epoch")[metric])
-        else:
-            ax.plot(hist["epoch"], hist[metric], color=color, lw=2.5, alpha=0.85, label=label)
-    means: dict[str, pd.Series] = {}
-    for group, series in by_group.items():
-        table = pd.concat(series, axis=1)
-        means[group] = table.dropna().mean(axis=1)  # while every seed is still training
-        ax.plot(means[group].index, means[group].to_numpy(), color=colors.get(group, "black"), lw=3.5,
-                label=f"{group.replace('_', ' ')} (mean of {len(series)} seed(s); thin: each seed)")
-    if target is not None:
-        ax.axhline(target, color="grey", ls="--", lw=2, label=f"from-scratch best (mean {target:.1%})")
-    if title is None:
-        title = metric.replace("_", " ") + " per epoch"
-        if target is not None:
-            title = _finding(results, means)
-    import textwrap
-
-    fig.suptitle(textwrap.fill(title, 62), x=0.01, ha="left", fontsize=24, fontweight="bold")
-    if results is not None and "seed" in results:
-        ax.set_title(f"generation 1 of the zoo sample, {results['seed'].nunique()} seed(s); "
-                     "same data, splits, model, optimiser and stopping rule in both arms",
-                     loc="left", fontsize=15, color="#555555", pad=10)
-    ax.set_xlabel("epoch", fontsize=18)
-    ax.set_ylabel(metric.replace("_", " "), fontsize=18)
-    ax.tick_params(labelsize=15)
-    if metric.endswith("accuracy"):
-        ax.yaxis.set_major_formatter(mticker.PercentFormatter(1.0, decimals=0))
-    ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.legend(fontsize=13, frameon=False, loc="lower right" if metric.endswith("accuracy") else "upper right")
-    return fig
-
-
-def read_headswap_benchmark(path: str | os.PathLike) -> dict[str, Any]:
-    """Read the JSON written by ``benchmarks/headswap_vs_scratch.py``.
-
-    So a notebook can show the committed headline numbers without re-running
-    the experiment.
-
-    Args:
-        path: The results file (``benchmarks/results/headswap_vs_scratch.json``).
-
-    Returns:
-        ``{"runs": DataFrame (the :func:`headswap_experiment` table without
-        run paths; works with :func:`summarize_headswap` and
-        :func:`headswap_verdict`), "verdict": dict, "ratios": dict,
-        "settings": dict, "curves": {"<arm>/seed<n>": history DataFrame}
-        (for :func:`plot_learning_curves`), "total_time_s": float}``.
-    """
-    import json
-
-    p = Path(os.fspath(path)).expanduser()
-    if not p.is_file():
-        raise ValueError(
-            f"No benchmark results at {str(p)!r}. Run `python benchmarks/headswap_vs_scratch.py` "
-            "(or pass the path of its JSON output)."
-        )
-    data = json.loads(p.read_text(encoding="utf-8"))
-    runs = pd.DataFrame(data.get("runs", []))
-    curves = {
-        label: pd.DataFrame({k: v for k, v in c.items() if v is not None})
-        for label, c in (data.get("learning_curves") or {}).items()
-        if not label.startswith("generation0")
-    }
-    return {"runs": runs, "verdict": data.get("verdict", {}), "ratios": data.get("ratios", {}),
-            "settings": data.get("settings", {}), "curves": curves,
-            "total_time_s": data.get("total_time_s")}
+    return child

@@ -1,16 +1,20 @@
-"""The ipywidgets review grid and its thumbnails (layer 6)."""
+"""The ipywidgets review grid and its thumbnails (layer 6).
 
-from imgcls.ui.grid import (
-    ACTIONS,
-    PAGE_SIZES,
-    ReviewGrid,
-    ReviewTile,
-    ThumbnailCache,
-)
+* :mod:`~imgcls.ui.grid` - :class:`ReviewGrid`: pages of tiles over a bulk results table;
+* :mod:`~imgcls.ui.tile` - :class:`ReviewTile`: one image and its decision controls;
+* :mod:`~imgcls.ui.decisions` - :class:`DecisionBook`: pending decisions, apply and undo (no widgets);
+* :mod:`~imgcls.ui.thumbnails` - :class:`ThumbnailCache`: JPEG thumbnails cached by content hash.
+"""
+
+from imgcls.ui.decisions import ACTIONS, DecisionBook
+from imgcls.ui.grid import PAGE_SIZES, ReviewGrid
+from imgcls.ui.thumbnails import ThumbnailCache
+from imgcls.ui.tile import ReviewTile
 
 __all__ = [
     "ReviewGrid",
     "ReviewTile",
+    "DecisionBook",
     "ThumbnailCache",
     "ACTIONS",
     "PAGE_SIZES",

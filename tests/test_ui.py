@@ -3,81 +3,26 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from ui_results import make_workspace, results_for, snapshot
 
-from imgcls.bulk import result_columns
-from imgcls.core import open_workspace
-from imgcls.core.images import file_hash
 from imgcls.library import Library
-from imgcls.ui import ReviewGrid, ThumbnailCache
-
-CLASSES = ["cat", "cow", "dog", "horse"]
-
-
-def _write(path: Path, seed: int, size: int = 32) -> Path:
-    rng = np.random.default_rng(seed)
-    pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-    pixels[: size // 2] = rng.integers(0, 256, 3, dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path)
-    return path
+from imgcls.ui import ReviewGrid
 
 
 @pytest.fixture
 def ws(tmp_path):
     """A small workspace: 4 classes x 3 images, 60 pool images in nested folders."""
-    ws = open_workspace(tmp_path / "ws")
-    for k, cls in enumerate(CLASSES):
-        for i in range(3):
-            _write(ws.library / cls / f"{cls}_{i}.png", seed=100 * k + i)
-    for i in range(60):
-        _write(ws.unlabelled / f"batch_{i // 25}" / f"img_{i:03d}.png", seed=1000 + i)
-    return ws
+    return make_workspace(tmp_path / "ws")
 
 
-def _results(ws, n: int | None = None) -> pd.DataFrame:
-    """A results table shaped like imgcls.bulk.identify's, over the pool."""
-    paths = sorted(str(p) for p in ws.unlabelled.rglob("*.png"))[:n]
-    rng = np.random.default_rng(0)
-    rows = []
-    for i, p in enumerate(paths):
-        probs = rng.dirichlet(np.ones(len(CLASSES)))
-        order = np.argsort(-probs)
-        row = {"path": p, "relpath": os.path.relpath(p, ws.unlabelled), "hash": file_hash(p)}
-        for j in range(3):
-            row[f"top{j + 1}_class"] = CLASSES[order[j]]
-            row[f"top{j + 1}_score"] = float(probs[order[j]])
-        row["entropy"] = float(-(probs * np.log(probs)).sum())
-        row["margin"] = row["top1_score"] - row["top2_score"]
-        row.update(model="simple_cnn", run_id="r1", time=pd.Timestamp.now(tz="UTC"))
-        rows.append(row)
-    return pd.DataFrame(rows, columns=result_columns(3))
-
-
-def _snapshot(ws) -> dict[str, str]:
-    """sha256 of every file of the workspace, journal and caches excepted."""
-    out = {}
-    for p in sorted(ws.root.rglob("*")):
-        rel = p.relative_to(ws.root)
-        if p.is_file() and rel.parts[0] != ".imgcls" and p != ws.journal:
-            out[rel.as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
-# --------------------------------------------------------------------------
-# Tile controls
-# --------------------------------------------------------------------------
 def test_tile_controls_record_decisions(ws):
-    res = _results(ws)
+    res = results_for(ws)
     grid = ReviewGrid(res, Library(ws), page_size=12)
     t = grid.tiles
     assert [x.path for x in t] == res["path"].iloc[:12].tolist()
@@ -119,7 +64,7 @@ def test_tile_controls_record_decisions(ws):
 
 
 def test_invalid_class_name_shows_an_error_not_an_exception(ws):
-    res = _results(ws, 12)
+    res = results_for(ws, 12)
     grid = ReviewGrid(res, Library(ws), page_size=12)
     tile = grid.tiles[0]
     tile.label_input.value = "../../etc"        # must not raise
@@ -141,11 +86,8 @@ def test_invalid_class_name_shows_an_error_not_an_exception(ws):
         grid.set_results(res.drop(columns=["top1_score"]))
 
 
-# --------------------------------------------------------------------------
-# Decisions survive filter and page changes
-# --------------------------------------------------------------------------
 def test_decisions_survive_filter_and_page_changes(ws):
-    res = _results(ws)
+    res = results_for(ws)
     grid = ReviewGrid(res, Library(ws), page_size=12)
     assert grid.n_pages == 5 and "page 1 of 5" in grid.page_label.value
     grid.tiles[0].accept_button.click()
@@ -183,7 +125,7 @@ def test_decisions_survive_filter_and_page_changes(ws):
 
 
 def test_page_level_controls(ws):
-    res = _results(ws, 30)
+    res = results_for(ws, 30)
     grid = ReviewGrid(res, Library(ws), page_size=12)
     grid.tiles[0].label_input.value = "gazelle"
     grid.accept_page_button.click()             # the rest of the page; gazelle stays
@@ -200,14 +142,11 @@ def test_page_level_controls(ws):
     assert grid.decide_page("skip") == 6
 
 
-# --------------------------------------------------------------------------
-# Apply and undo
-# --------------------------------------------------------------------------
 def test_apply_then_undo_restores_the_workspace_exactly(ws):
-    res = _results(ws)
+    res = results_for(ws)
     lib = Library(ws)
     grid = ReviewGrid(res, lib, page_size=12)
-    before = _snapshot(ws)
+    before = snapshot(ws)
     counts_before = lib.counts()
     p = res["path"]
 
@@ -243,7 +182,7 @@ def test_apply_then_undo_restores_the_workspace_exactly(ws):
     assert lib.counts().set_index("label").loc["gazelle", "n"] == 2
 
     grid.undo_button.click()
-    assert _snapshot(ws) == before
+    assert snapshot(ws) == before
     pd.testing.assert_frame_equal(Library(ws).counts(), counts_before)
     assert grid.n_pending == 6                  # the decisions are pending again
     assert "Undone" in grid.summary_html.value
@@ -251,7 +190,7 @@ def test_apply_then_undo_restores_the_workspace_exactly(ws):
     # Apply again after the undo, then undo twice: the second has nothing left.
     grid.apply()
     grid.undo()
-    assert _snapshot(ws) == before
+    assert snapshot(ws) == before
     with pytest.raises(ValueError, match="Nothing to undo"):
         grid.undo()
     grid.undo_button.click()                    # the button shows it instead of raising
@@ -259,7 +198,7 @@ def test_apply_then_undo_restores_the_workspace_exactly(ws):
 
 
 def test_tiles_of_applied_images_are_locked(ws):
-    res = _results(ws, 12)
+    res = results_for(ws, 12)
     grid = ReviewGrid(res, Library(ws), page_size=12)
     grid.tiles[0].label_input.value = "gazelle"
     grid.apply()
@@ -273,7 +212,7 @@ def test_tiles_of_applied_images_are_locked(ws):
 
 
 def test_failed_rows_stay_pending_with_their_error(ws):
-    res = _results(ws, 12)
+    res = results_for(ws, 12)
     grid = ReviewGrid(res, Library(ws), page_size=12)
     grid.tiles[0].accept_button.click()
     grid.tiles[1].accept_button.click()
@@ -286,7 +225,7 @@ def test_failed_rows_stay_pending_with_their_error(ws):
 
 
 def test_undo_refuses_when_the_library_changed_since(ws):
-    res = _results(ws, 12)
+    res = results_for(ws, 12)
     lib = Library(ws)
     grid = ReviewGrid(res, lib, page_size=12)
     grid.tiles[0].discard_button.click()
@@ -301,9 +240,9 @@ def test_undo_refuses_when_the_library_changed_since(ws):
 
 
 def test_nothing_to_apply(ws):
-    empty = ReviewGrid(_results(ws, 0), Library(ws), page_size=12)   # an empty filter result
+    empty = ReviewGrid(results_for(ws, 0), Library(ws), page_size=12)   # an empty filter result
     assert empty.visible_tiles == [] and empty.n_pages == 1 and empty.apply().empty
-    grid = ReviewGrid(_results(ws, 5), Library(ws), page_size=12)
+    grid = ReviewGrid(results_for(ws, 5), Library(ws), page_size=12)
     assert grid.apply_button.disabled
     assert grid.apply().empty and "Nothing to apply" in grid.summary_html.value
     grid.tiles[0].skip_button.click()
@@ -313,50 +252,8 @@ def test_nothing_to_apply(ws):
     assert grid.n_pending == 1
 
 
-# --------------------------------------------------------------------------
-# Thumbnails and speed
-# --------------------------------------------------------------------------
-def test_thumbnail_cache_is_reused_without_reading_originals(ws):
-    res = _results(ws)
-    grid = ReviewGrid(res, Library(ws), page_size=48)
-    assert grid.thumbnails.misses == 48 and grid.thumbnails.hits == 0
-    thumbs = sorted((ws.cache_dir / "thumbs").glob("*.jpg"))
-    assert len(thumbs) == 48
-    assert {t.name for t in thumbs} == {f"{h}_128.jpg" for h in res["hash"].iloc[:48]}
-    first = [t.image.value for t in grid.tiles]
-    assert all(v[:2] == b"\xff\xd8" for v in first)  # JPEG bytes
-
-    # Spoil the originals: a second render that read them would fail or differ.
-    for p in res["path"].iloc[:48]:
-        Path(p).write_bytes(b"not an image any more")
-    grid2 = ReviewGrid(res, Library(ws), page_size=48)
-    assert grid2.thumbnails.misses == 0 and grid2.thumbnails.failures == 0 and grid2.thumbnails.hits == 48
-    assert [t.image.value for t in grid2.tiles] == first
-    grid2.next_button.click()                   # a page never shown: made now (12 images)
-    assert grid2.thumbnails.misses == 12
-    grid2.prev_button.click()                   # back: all 48 from the cache, fast
-    assert grid2.thumbnails.misses == 12 and grid2.thumbnails.hits == 96
-    assert grid2.last_render_seconds < 0.5, grid2.last_render_seconds
-
-
-def test_unreadable_image_gets_a_placeholder(ws, tmp_path):
-    cache = ThumbnailCache(tmp_path / "thumbs", size=64)
-    bad = tmp_path / "bad.png"
-    bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    data = cache.get(bad)
-    assert data == cache.placeholder() and cache.failures == 1
-    assert cache.get(tmp_path / "missing.png") == cache.placeholder() and cache.failures == 2
-    good = tmp_path / "wide.png"
-    Image.new("RGB", (200, 100), (10, 200, 30)).save(good)
-    img = Image.open(io.BytesIO(cache.get(good, turns=1)))
-    assert img.size == (32, 64)                 # aspect kept, turned upright first
-    assert (tmp_path / "thumbs" / f"{file_hash(good)}_64_t1.jpg").exists()
-    with pytest.raises(ValueError, match="`size` must be"):
-        ThumbnailCache(tmp_path, size=4)
-
-
 def test_thousands_of_rows_cost_one_page(ws):
-    res = _results(ws)
+    res = results_for(ws)
     big = pd.concat([res] + [res.assign(path=res["path"].str.replace(".png", f"-{i}.png", regex=False),
                                         hash="")
                              for i in range(80)], ignore_index=True)  # 4860 rows, most files never shown
@@ -371,7 +268,7 @@ def test_thousands_of_rows_cost_one_page(ws):
 
 
 def test_grid_displays_as_a_widget(ws):
-    grid = ReviewGrid(_results(ws, 5), Library(ws), page_size=12)
+    grid = ReviewGrid(results_for(ws, 5), Library(ws), page_size=12)
     bundle = grid._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert "5 images" in grid.title.value and "ReviewGrid(5 images" in repr(grid)

@@ -1,4 +1,4 @@
-"""Tests for imgcls.training: head swap, the next generation, the experiment's bookkeeping."""
+"""Tests for imgcls.training.headswap: head swap, class changes, the next generation."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ import shutil
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
 from imgcls import training as ft
 from imgcls.core import open_workspace
-from imgcls.library import Library
+from imgcls.library import Library, assign_splits
 from imgcls.runs import load_run
 
 COLORS = {"red": (200, 40, 40), "green": (40, 200, 40), "blue": (40, 40, 200), "yellow": (200, 200, 40)}
@@ -102,30 +101,32 @@ def test_swap_head_errors(cnn):
 @pytest.fixture(scope="module")
 def parent_ws(tmp_path_factory):
     """3 colour classes x 20 images and a 1-epoch simple_cnn run (the parent)."""
-    from imgcls.training import train
-
     ws = open_workspace(tmp_path_factory.mktemp("ft") / "ws", cutoff=10)
     for name in ("red", "green", "blue"):
         _write_class(ws, name)
-    parent = train(ws, model="simple_cnn", image_size=32, max_epochs=1, seed=0, verbose=0)
+    parent = ft.train(ws, model="simple_cnn", image_size=32, max_epochs=1, seed=0, verbose=0)
     return ws, parent.run_id
 
 
 def _copy(parent_ws, tmp_path):
     ws, run_id = parent_ws
     dst = open_workspace(shutil.copytree(ws.root, tmp_path / "ws"), cutoff=10, create=False)
-    return dst, load_run(run_id, dst)
+    return dst, load_run(run_id, workspace=dst)
 
 
+@pytest.mark.slow  # trains a parent and a next generation
 def test_next_generation_follows_the_library(parent_ws, tmp_path):
     ws, parent = _copy(parent_ws, tmp_path)
     _write_class(ws, "yellow")
-    changes = ft.class_changes(parent, ws)
+    changes = ft.class_changes(ws, parent)
     assert changes.set_index("class")["status"].to_dict() == {
         "blue": "kept", "green": "kept", "red": "kept", "yellow": "added"}
     assert changes.attrs["classes"] == ["blue", "green", "red", "yellow"]
+    catalog = assign_splits(Library(ws).scan())
+    assert ft.split_changes(parent, catalog).empty  # hash-based splits: nothing moved
+    assert ft.split_changes(parent.run_id, catalog, workspace=ws).empty
 
-    child = ft.next_generation(parent, ws, max_epochs=1, verbose=0)
+    child = ft.next_generation(ws, parent, max_epochs=1, verbose=0)
     assert child.classes == ["blue", "green", "red", "yellow"]
     assert child.parent == parent.run_id and child.generation == parent.generation + 1
     assert child.model.get_layer("predictions").units == 4
@@ -141,101 +142,33 @@ def test_next_generation_follows_the_library(parent_ws, tmp_path):
     assert len(child.history) == 1
 
 
+@pytest.mark.slow  # trains a parent and a next generation
 def test_next_generation_refuses_to_lose_a_class(parent_ws, tmp_path):
     ws, parent = _copy(parent_ws, tmp_path)
     (ws.library / "green").rename(ws.library / "lime")  # a rename: green disappears
-    changes = ft.class_changes(parent, ws).set_index("class")
+    changes = ft.class_changes(ws, parent).set_index("class")
     assert changes.loc["green", "status"] == "lost" and changes.loc["lime", "status"] == "added"
     assert "renamed to 'lime'?" in changes.loc["green", "note"]
     with pytest.raises(ValueError, match=r"lose 1 class\(es\).*green.*allow_lost_classes=True") as info:
-        ft.next_generation(parent, ws, max_epochs=1, verbose=0)
+        ft.next_generation(ws, parent, max_epochs=1, verbose=0)
     assert "lime" in str(info.value)
     assert not any(p.name.endswith(".partial") for p in ws.runs.iterdir())  # nothing was started
 
     with pytest.warns(UserWarning, match="drops class\\(es\\) green"):
-        child = ft.next_generation(parent, ws, max_epochs=1, verbose=0, allow_lost_classes=True)
+        child = ft.next_generation(ws, parent, max_epochs=1, verbose=0, allow_lost_classes=True)
     assert child.classes == ["blue", "lime", "red"]
     assert child.metrics["lineage"]["classes_lost"] == ["green"]
 
 
+@pytest.mark.slow  # trains a parent and a next generation
 def test_class_under_cutoff_is_reported(parent_ws, tmp_path):
     ws, parent = _copy(parent_ws, tmp_path)
     lib = Library(ws)
     for path in sorted((ws.library / "blue").iterdir())[:12]:
         lib.to_unknown(path)
-    changes = ft.class_changes(parent, ws).set_index("class")
+    changes = ft.class_changes(ws, parent).set_index("class")
     assert changes.loc["blue", "status"] == "lost" and changes.loc["blue", "n_now"] == 8
     assert "under the cutoff: 8 < 10" in changes.loc["blue", "note"]
     assert "unknown (12)" in changes.loc["blue", "note"]
     with pytest.raises(ValueError, match="reserved|sets"):
-        ft.next_generation(parent, ws, classes=["red"], verbose=0)
-
-
-# =========================================================================== experiment bookkeeping
-def _fake_results():
-    rows = []
-    for seed, (hs_reach, sc_best, hs_test, sc_test) in enumerate([(4, 15, 0.90, 0.90), (5, 12, 0.88, 0.89)]):
-        rows.append({"arm": "generation0", "seed": seed, "best_epoch": 20, "epochs_trained": 30,
-                     "wall_time_s": 100.0, "best_val_accuracy": 0.9, "test_accuracy": 0.9,
-                     "benchmark_accuracy": 0.9, "epochs_to_scratch_best": np.nan})
-        rows.append({"arm": "head_swap", "seed": seed, "best_epoch": 8, "epochs_trained": 18,
-                     "wall_time_s": 50.0, "best_val_accuracy": 0.93, "test_accuracy": hs_test,
-                     "benchmark_accuracy": 0.9, "epochs_to_scratch_best": hs_reach})
-        rows.append({"arm": "scratch", "seed": seed, "best_epoch": sc_best, "epochs_trained": sc_best + 10,
-                     "wall_time_s": 120.0, "best_val_accuracy": 0.91, "test_accuracy": sc_test,
-                     "benchmark_accuracy": 0.9, "epochs_to_scratch_best": sc_best})
-    return pd.DataFrame(rows)
-
-
-def test_headswap_verdict_by_hand():
-    v = ft.headswap_verdict(_fake_results())
-    assert v["mean_head_swap_epochs_to_target"] == pytest.approx(4.5)
-    assert v["mean_scratch_epochs_to_best"] == pytest.approx(13.5)
-    assert v["epoch_ratio"] == pytest.approx(1 / 3)
-    assert v["mean_test_diff"] == pytest.approx(-0.005)
-    assert v["speed_ok"] and v["quality_ok"] and v["claim_holds"]
-    strict = ft.headswap_verdict(_fake_results(), max_test_drop=0.004)
-    assert not strict["quality_ok"] and "test accuracy criterion missed" in strict["text"]
-    never = _fake_results()
-    never.loc[never["arm"] == "head_swap", "epochs_to_scratch_best"] = np.nan
-    assert not ft.headswap_verdict(never)["speed_ok"]
-
-
-def test_summarize_headswap():
-    s = ft.summarize_headswap(_fake_results())
-    assert s.loc["scratch", ("best_epoch", "mean")] == pytest.approx(13.5)
-    assert s.loc["scratch", ("best_epoch", "std")] == pytest.approx(np.std([15, 12], ddof=1))
-    assert s.loc["head_swap", ("test_accuracy", "min")] == pytest.approx(0.88)
-    assert s.loc["head_swap", "n_seeds"].item() == 2
-
-
-def test_plot_learning_curves(parent_ws):
-    ws, run_id = parent_ws
-    fig = ft.plot_learning_curves({"parent": run_id}, workspace=ws)
-    w, h = fig.get_size_inches()
-    assert w / h == pytest.approx(16 / 9, rel=0.01)
-    assert fig.axes[0].get_legend_handles_labels()[1] == ["parent"]
-
-
-def test_read_headswap_benchmark_feeds_the_summaries(tmp_path):
-    import json
-
-    res = _fake_results()
-    val = {"head_swap": [0.85, 0.9, 0.88], "scratch": [0.5, 0.8, 0.9], "generation0": [0.4, 0.5, 0.6]}
-    curves = {f"{r.arm}/seed{r.seed}": {"epoch": [1, 2, 3], "val_accuracy": val[r.arm], "accuracy": None}
-              for r in res.itertuples()}
-    path = tmp_path / "headswap_vs_scratch.json"
-    path.write_text(json.dumps({"runs": res.to_dict("records"), "verdict": {"claim_holds": True},
-                                "learning_curves": curves, "total_time_s": 12.0}, default=float))
-    bench = ft.read_headswap_benchmark(path)
-    assert ft.headswap_verdict(bench["runs"])["epoch_ratio"] == pytest.approx(1 / 3)
-    assert sorted(bench["curves"]) == ["head_swap/seed0", "head_swap/seed1", "scratch/seed0", "scratch/seed1"]
-    fig = ft.plot_learning_curves(bench)
-    assert fig.get_suptitle().replace("\n", " ") == "Head swap reaches the from-scratch best in 4 epochs instead of 14"
-    speed = ft.headswap_speed_table(bench, fractions=(0.9, 1.0), at_epochs=(1, 5)).set_index(["seed", "arm"])
-    # Target: the scratch best, 0.9 (90% of it: 0.81).
-    assert speed.loc[(0, "head_swap"), ["reach_90", "reach_100", "val_at_1"]].tolist() == [1, 2, 0.85]
-    assert speed.loc[(1, "scratch"), ["reach_90", "reach_100", "val_at_1"]].tolist() == [3, 3, 0.5]
-    assert speed["val_at_5"].isna().all()
-    with pytest.raises(ValueError, match="No benchmark results"):
-        ft.read_headswap_benchmark(tmp_path / "missing.json")
+        ft.next_generation(ws, parent, classes=["red"], verbose=0)

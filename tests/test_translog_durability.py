@@ -1,0 +1,85 @@
+"""imgcls.translog under concurrency: threads share one log, and acknowledged rows survive SIGKILL."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from imgcls.core import open_workspace
+from imgcls.translog import TransactionLog
+
+
+@pytest.fixture
+def ws(tmp_path):
+    return open_workspace(tmp_path / "ws")
+
+
+def test_threads_share_one_log_and_a_second_connection(ws):
+    shared = TransactionLog(ws)
+    other = TransactionLog(ws)  # another connection, as another process would have
+    per_thread, errors, ids = 150, [], []
+    lock = threading.Lock()
+
+    def work(log, k):
+        try:
+            for i in range(per_thread):
+                if i % 10 == 0:
+                    got = log.log_transactions([{"run_id": "run-a", "top_k": {"a": 0.5}}] * 3)
+                else:
+                    got = [log.log_transaction("run-a", {"a": 0.5}, source=f"t{k}")]
+                with lock:
+                    ids.extend(got)
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(shared if k < 6 else other, k)) for k in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    shared.close()
+    other.close()
+    assert not errors
+    expected = 8 * (per_thread + 2 * (per_thread // 10))
+    assert len(ids) == len(set(ids)) == expected
+    with TransactionLog(ws) as log:
+        assert log.count() == expected
+        assert sorted(log.transactions(columns=["id"])["id"]) == sorted(ids)
+
+
+WRITER = r"""
+import sys
+from imgcls.translog import TransactionLog
+log = TransactionLog(sys.argv[1])
+i = 0
+while True:
+    tid = log.log_transaction("run-a", {"zebra": 0.9}, source=f"n{i}")
+    print(tid, flush=True)  # acknowledged to the "client" only after the commit
+    i += 1
+"""
+
+
+def test_acknowledged_transactions_survive_sigkill(tmp_path):
+    path = tmp_path / "log.sqlite"
+    TransactionLog(path).close()
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    acknowledged = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < 300 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            acknowledged.append(int(line))
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert len(acknowledged) >= 300
+    with TransactionLog(path) as log:
+        stored = set(log.transactions(columns=["id"])["id"])
+    assert set(acknowledged) <= stored
