@@ -11,12 +11,12 @@ WS     ?= demo-workspace
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export KERAS_BACKEND ?= tensorflow
 
-.PHONY: venv demo test test-fast notebooks lab bench clean chromium
+.PHONY: venv demo test test-fast notebooks lab bench clean chromium postgresql
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,openvino,beam,postgres]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
@@ -34,11 +34,20 @@ chromium:
 	  else echo "note: /usr/bin/chromium missing and not root: the browser test will be skipped (fails under CI=true)"; fi; \
 	fi
 
-test: venv chromium
+# The PostgreSQL log tests start a real server from Debian's binaries (initdb, pg_ctl) in a temp folder.
+postgresql:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's postgresql for the PostgreSQL log tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "note: PostgreSQL binaries missing and not root: the PostgreSQL log tests will be skipped (fail under CI=true)"; fi; \
+	fi
+
+test: venv chromium postgresql
 	$(BIN)/python -m pytest -q
 
 # Everything but the tests marked `slow` (training, notebook runs): the quick loop while editing.
-test-fast: venv
+test-fast: venv postgresql
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # Pair each notebook source with its .ipynb (the newer side wins), after editing either.

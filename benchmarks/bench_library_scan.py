@@ -11,7 +11,15 @@ Memory claim: the growth in peak RSS from N=2,000 to N=20,000 stays within the
 growth of the catalog DataFrame itself (plus a fixed allowance), i.e. no
 per-image buffer is kept beyond the catalog.
 
-Run: python benchmarks/bench_library_scan.py [--quick]
+Lock claim (issue 11): opening the library and rescanning the unchanged
+largest library is no more than 10% slower with the workspace lock and the
+format check in place than without. Measured side by side, interleaved, in
+fresh subprocesses: this tree with the lock (``lock``), this tree with the lock
+switched off (``IMGCLS_UNSAFE_NO_LOCK=1``, ``no_lock``) and, with
+``--baseline-rev REV``, the package as it was at commit REV (``baseline``,
+e.g. the commit before the lock).
+
+Run: python benchmarks/bench_library_scan.py [--quick] [--lock-only] [--baseline-rev REV]
 """
 
 from __future__ import annotations
@@ -64,6 +72,47 @@ def make_library(root: Path, n: int, seed: int = 0) -> None:
             img.save(folder / f"img_{i:06d}.png")
 
 
+OPEN_RESCAN = r"""
+import json, sys, time
+from imgcls.library import Library
+t0 = time.perf_counter(); lib = Library(sys.argv[1]); t1 = time.perf_counter()
+cat = lib.scan(); t2 = time.perf_counter()
+print(json.dumps({"open": t1 - t0, "rescan": t2 - t1, "total": t2 - t0, "n": len(cat)}))
+"""
+
+
+def baseline_tree(rev: str, dest: Path) -> Path:
+    """The imgcls package as it was at git commit ``rev``, extracted under ``dest``."""
+    from _common import ROOT
+
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "imgcls"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def lock_overhead(ws: Path, *, rounds: int, baseline: Path | None) -> dict:
+    """Open + rescan of the unchanged library, with and without the lock (and the baseline), interleaved."""
+    variants = {"lock": child_env(IMGCLS_UNSAFE_NO_LOCK="0"), "no_lock": child_env(IMGCLS_UNSAFE_NO_LOCK="1")}
+    if baseline is not None:
+        variants["baseline"] = {**child_env(), "PYTHONPATH": str(baseline)}
+    times: dict[str, list[dict]] = {k: [] for k in variants}
+    for _ in range(rounds):
+        for name, env in variants.items():
+            out = subprocess.run([sys.executable, "-c", OPEN_RESCAN, str(ws)], capture_output=True, text=True,
+                                 check=True, env=env)
+            times[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    med = {k: {m: float(np.median([t[m] for t in v])) for m in ("open", "rescan", "total")}
+           for k, v in times.items()}
+    result = {"rounds": rounds, "median_seconds": med, "runs": times,
+              "slowdown_vs_no_lock": med["lock"]["total"] / med["no_lock"]["total"] - 1}
+    if baseline is not None:
+        result["slowdown_vs_baseline"] = med["lock"]["total"] / med["baseline"]["total"] - 1
+    worst = max(v for k, v in result.items() if k.startswith("slowdown_"))
+    result["target_met"] = worst <= 0.10
+    return result
+
+
 def scan_in_subprocess(ws: Path) -> dict:
     out = subprocess.run([sys.executable, "-c", CHILD, str(ws)], capture_output=True, text=True, check=True,
                          env=child_env())
@@ -73,10 +122,31 @@ def scan_in_subprocess(ws: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="200 and 2,000 images")
+    ap.add_argument("--lock-only", action="store_true",
+                    help="only the lock claim on the largest library (writes library_lock_overhead.json)")
+    ap.add_argument("--baseline-rev", default=None,
+                    help="also time the package as it was at this git commit (e.g. the one before the lock)")
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds of the lock claim (default %(default)s)")
     args = ap.parse_args()
+    if args.lock_only:
+        bench = start_benchmark("library_lock_overhead")
+        n = 2000 if args.quick else 20000
+        with tempfile.TemporaryDirectory() as tmp:
+            ws = Path(tmp) / f"ws{n}"
+            make_library(ws, n)
+            first = scan_in_subprocess(ws)
+            baseline = baseline_tree(args.baseline_rev, Path(tmp) / "baseline") if args.baseline_rev else None
+            overhead = lock_overhead(ws, rounds=args.rounds, baseline=baseline)
+        summary = {"claim": "open + rescan of an unchanged library is <= 10% slower with the workspace lock",
+                   "images": n, "first_scan_seconds": first["seconds"], "baseline_rev": args.baseline_rev,
+                   **overhead, "machine": machine_info(cpus=os.cpu_count()), "quick": args.quick}
+        write_result(summary, result_path("library_lock_overhead"), bench)
+        print(json.dumps({k: v for k, v in summary.items() if k not in ("runs", "machine")}, indent=2))
+        return
     bench = start_benchmark("library_scan")
     sizes = (200, 2000) if args.quick else (2000, 20000)
     results = {}
+    overhead = None
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             ws = Path(tmp) / f"ws{n}"
@@ -96,6 +166,9 @@ def main() -> None:
                 "images": first["n"],
             }
             print(n, json.dumps(results[n]))
+            if n == sizes[-1]:
+                baseline = baseline_tree(args.baseline_rev, Path(tmp) / "baseline") if args.baseline_rev else None
+                overhead = lock_overhead(ws, rounds=args.rounds, baseline=baseline)
     small, large = (results[n] for n in sizes)
     rss_growth = large["peak_rss_growth_bytes"] - small["peak_rss_growth_bytes"]
     catalog_growth = large["catalog_bytes"] - small["catalog_bytes"]
@@ -110,6 +183,7 @@ def main() -> None:
         "catalog_growth_between_sizes_bytes": catalog_growth,
         "rss_growth_per_catalog_byte": rss_growth / max(catalog_growth, 1),
         "rescan_target_met": large["rescan_speedup"] >= 10,
+        "lock_overhead": overhead,
         "machine": machine_info(cpus=os.cpu_count()),
         "quick": args.quick,
     }

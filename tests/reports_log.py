@@ -124,6 +124,8 @@ FINDINGS = {
     "accuracy_by_predicted_class": "Weakest predicted class: gazelle at 0.0% (1 judged); best: zebra at 100.0%",
     "accuracy_by_true_class": "True class zebra is 80.0% accurate (5 judged)",  # the only one with >= 5 judged
     "evaluated_share": "81.8% of served predictions were evaluated (9 of 11); weekly 66.7% to 100.0%",
+    # rows 4 and 13 failed, logged before failures had a kind: "error"
+    "failed_requests": "15.4% of requests failed (2 of 13); most often error (2)",
 }
 
 

@@ -1,7 +1,7 @@
-"""Notebook 04 in a real JupyterLab, driven by headless Chromium (Playwright).
+"""Notebook 05 in a real JupyterLab, driven by headless Chromium (Playwright).
 
 The test starts JupyterLab on 127.0.0.1 (a free port, a random token,
-``--no-browser``) in a temporary folder holding notebook 04 with its
+``--no-browser``) in a temporary folder holding notebook 05 with its
 parameters injected (pointing at a small temporary workspace with a tiny
 saved run), runs all cells through the Run menu, waits for the review grid,
 changes one tile's class in the tile's own class box, clicks Apply, and
@@ -31,7 +31,7 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "notebooks" / "04_bulk_identification.ipynb"
+NOTEBOOK = ROOT / "notebooks" / "05_bulk_identification.ipynb"
 ARTIFACTS = ROOT / "tests" / "artifacts" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -110,7 +110,7 @@ def workspace(zoo_sample_template, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab(workspace, tmp_path_factory):
-    """JupyterLab serving a folder with notebook 04, its parameters injected."""
+    """JupyterLab serving a folder with notebook 05, its parameters injected."""
     papermill = pytest.importorskip("papermill")
     root = tmp_path_factory.mktemp("lab")
     nb = root / NOTEBOOK.name
@@ -176,12 +176,12 @@ def browser():
             b.close()
 
 
-def test_notebook_04_review_grid_in_jupyterlab(browser, lab, workspace):
+def test_notebook_05_review_grid_in_jupyterlab(browser, lab, workspace):
     from playwright.sync_api import expect
 
     page = browser.new_page(viewport={"width": 1500, "height": 1000})
     page.set_default_timeout(30_000)
-    shot = ARTIFACTS / "notebook04_review_grid.png"
+    shot = ARTIFACTS / "notebook05_review_grid.png"
     try:
         page.goto(f"{lab['url']}/lab/tree/{lab['notebook']}?token={lab['token']}")
         page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
@@ -234,15 +234,16 @@ def test_notebook_04_review_grid_in_jupyterlab(browser, lab, workspace):
             time.sleep(0.2)
         assert dst.exists() and not src.exists()
         journal = [json.loads(line) for line in workspace.journal.read_text().splitlines() if line.strip()]
-        assert any(e.get("dst") == str(dst) and e.get("state") == "done" for e in journal)
+        stored = dst.relative_to(workspace.root).as_posix()  # the journal stores workspace-relative paths
+        assert any(e.get("dst") == stored and e.get("state") == "done" for e in journal)
 
         tile.scroll_into_view_if_needed()
         page.screenshot(path=str(shot))
         assert shot.stat().st_size > 10_000
     except BaseException:
-        page.screenshot(path=str(ARTIFACTS / "notebook04_failure.png"), full_page=True)
+        page.screenshot(path=str(ARTIFACTS / "notebook05_failure.png"), full_page=True)
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-        (ARTIFACTS / "notebook04_failure_outputs.txt").write_text(
+        (ARTIFACTS / "notebook05_failure_outputs.txt").write_text(
             "\n----\n".join(errors.nth(i).inner_text() for i in range(errors.count())))
         raise
     finally:

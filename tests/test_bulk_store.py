@@ -88,7 +88,8 @@ def test_result_columns_and_schemas_agree():
     from imgcls.bulk.store import errors_schema, results_schema
 
     assert bulk.result_columns(2) == ["path", "relpath", "hash", "top1_class", "top1_score", "top2_class",
-                                      "top2_score", "entropy", "margin", "model", "run_id", "time"]
+                                      "top2_score", "raw_top1_score", "entropy", "margin", "model", "run_id",
+                                      "time"]
     assert bulk.RESULT_COLUMNS == bulk.result_columns(3) == results_schema(3).names
     assert bulk.ERROR_COLUMNS == errors_schema().names
 

@@ -32,7 +32,8 @@ def sample_ws(tmp_path_factory):
 
 def test_help_lists_commands():
     out = run("--help").stdout
-    for cmd in ("sample", "library", "duplicates", "move", "undo", "journal", "flag"):
+    for cmd in ("sample", "library", "duplicates", "move", "undo", "journal", "flag", "rename-class",
+                "merge-class"):
         assert cmd in out
 
 
@@ -67,6 +68,38 @@ def test_errors_are_actionable_and_exit_2(sample_ws):
     assert bad.returncode == 2 and "Invalid class name" in bad.stderr and src.exists()
     missing = run("library", "-w", sample_ws / "nope", check=False)
     assert missing.returncode == 2 and "No workspace" in missing.stderr
+
+
+def test_move_of_several_files_is_one_batch_and_all_or_nothing(sample_ws):
+    srcs = sorted((sample_ws / "library" / "cat").glob("cat_*.png"))[:3]
+    missing = sample_ws / "library" / "cat" / "no-such-cat.png"
+    bad = run("move", "-w", sample_ws, srcs[0], missing, srcs[2], "--to", "lynx", check=False)
+    assert bad.returncode == 2 and "Nothing was moved" in bad.stderr and "no-such-cat.png" in bad.stderr
+    assert all(p.exists() for p in srcs)  # not even the first one moved
+    out = run("move", "-w", sample_ws, *srcs, "--to", "lynx").stdout
+    assert "3 images moved as one batch" in out and not any(p.exists() for p in srcs)
+    shown = run("journal", "-w", sample_ws).stdout
+    assert "batch" in shown and "Last" in shown and "batches" in shown
+    journal = json.loads(run("journal", "-w", sample_ws, "--json").stdout)
+    assert len({e["batch"] for e in journal[-3:]}) == 1
+    run("undo", "-w", sample_ws)  # one step restores all three
+    assert all(p.exists() for p in srcs)
+
+
+def test_rename_and_merge_class_commands_are_undoable(sample_ws):
+    lib = sample_ws / "library"
+    n_dog = len(list((lib / "dog").iterdir()))
+    run("rename-class", "-w", sample_ws, "dog", "Dog")
+    assert not (lib / "dog").exists() and len(list((lib / "Dog").iterdir())) == n_dog
+    refused = run("move", "-w", sample_ws, next((lib / "cat").glob("*.png")), "--to", "DOG", check=False)
+    assert refused.returncode == 2 and "looks the same as the existing class 'Dog'" in refused.stderr
+    run("undo", "-w", sample_ws)
+    assert len(list((lib / "dog").iterdir())) == n_dog and not (lib / "Dog").exists()
+    n_cat = len(list((lib / "cat").iterdir()))
+    run("merge-class", "-w", sample_ws, "dog", "--into", "cat")
+    assert not (lib / "dog").exists() and len(list((lib / "cat").iterdir())) == n_cat + n_dog
+    run("undo", "-w", sample_ws)
+    assert len(list((lib / "dog").iterdir())) == n_dog and len(list((lib / "cat").iterdir())) == n_cat
 
 
 @pytest.mark.slow  # trains a throw-away run and identifies the pool

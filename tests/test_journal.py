@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from imgcls.core import open_workspace
-from imgcls.library import Library
+from imgcls.library import Journal, Library
 from library_images import png, tree, tree_hashes
 
 
@@ -136,3 +136,15 @@ def test_move_killed_half_way_loses_nothing(ws, delay):
     assert after == hashes
     j = lib.journal()
     assert len(j) > 0 and j["dst"].notna().all()
+
+
+def test_a_torn_last_line_never_swallows_the_next_entry(ws):
+    files = tree(ws, {"cat": 2})
+    lib = Library(ws)
+    lib.move(files["cat"][0], "dog")
+    with open(ws.journal, "a") as fh:
+        fh.write('{"id": "torn", "state": "beg')  # a crash mid-append
+    lib = Library(ws)
+    lib.move(files["cat"][1], "dog")
+    assert list(lib.journal()["op"]) == ["move", "move"]
+    assert not Journal(ws).needs_recovery()

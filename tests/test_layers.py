@@ -4,7 +4,7 @@ Layers (``/work/shared/DESIGN.md``), each importing only from the layers above
 it (a lower number), never from a different package of its own layer:
 
 1 ``core`` · 2 ``library``, ``runs``, ``sample`` · 3 ``models``, ``inputs`` ·
-4 ``training``, ``evaluation`` · 5 ``bulk``, ``translog`` ·
+4 ``training``, ``evaluation`` · 5 ``bulk``, ``translog``, ``cleaning`` ·
 6 ``ui``, ``serving``, ``reports``, ``experiments`` (the faces) ·
 7 ``demo``, ``cli`` (may import anything; nothing imports them).
 
@@ -47,9 +47,9 @@ PACKAGE_DIR = ROOT / "imgcls"
 LAYERS: dict[str, int] = {
     "core": 1,
     "library": 2, "runs": 2, "sample": 2,
-    "models": 3, "inputs": 3,
+    "models": 3, "inputs": 3, "runtimes": 3,
     "training": 4, "evaluation": 4,
-    "bulk": 5, "translog": 5,
+    "bulk": 5, "translog": 5, "cleaning": 5, "export": 5,
     "ui": 6, "serving": 6, "reports": 6, "experiments": 6,
     "demo": 7, "cli": 7,
 }

@@ -115,8 +115,8 @@ def test_03_finetune_loop(sample_ws):
     assert _images(nb) >= 6
 
 
-def test_04_bulk_identification(sample_ws):
-    nb = run_notebook("04_bulk_identification.ipynb", WORKSPACE=str(sample_ws.root),
+def test_05_bulk_identification(sample_ws):
+    nb = run_notebook("05_bulk_identification.ipynb", WORKSPACE=str(sample_ws.root),
                       TRAIN_MAX_EPOCHS=2, TRAIN_PATIENCE=1, PAGE_SIZE=12, N_LOWEST=12)
     text = _text(nb)
     html = "".join("".join(o.get("data", {}).get("text/html", "")) for c in nb["cells"] for o in c.get("outputs", []))
@@ -125,17 +125,17 @@ def test_04_bulk_identification(sample_ws):
     assert _images(nb) >= 2
 
 
-def test_05_throwaway_run(tmp_path):
+def test_06_throwaway_run(tmp_path):
     # a fresh sample: notebook 03 lifted sheep and giraffe over the cutoff in sample_ws
-    nb = run_notebook("05_throwaway_run.ipynb", SAMPLE_DIR=str(tmp_path / "zoo05"), SAMPLE_IMAGE_SIZE=48,
+    nb = run_notebook("06_throwaway_run.ipynb", SAMPLE_DIR=str(tmp_path / "zoo06"), SAMPLE_IMAGE_SIZE=48,
                       SAMPLE_POOL_SIZE=600, MAX_EPOCHS=3, PATIENCE=2, PAGE_SIZE=24)
     text = _text(nb)
     assert "throw-away runs are never promoted" in text
     assert "Targets now at the cutoff: ['sheep', 'giraffe']" in text
 
 
-def test_06_serving_and_logging(sample_ws):
-    nb = run_notebook("06_serving_and_logging.ipynb", WORKSPACE=str(sample_ws.root), N_REQUESTS=8)
+def test_07_serving_and_logging(sample_ws):
+    nb = run_notebook("07_serving_and_logging.ipynb", WORKSPACE=str(sample_ws.root), N_REQUESTS=8)
     text = _text(nb)
     assert "transactions logged" in text and "127.0.0.1" in text
     from imgcls.translog import TransactionLog
@@ -146,8 +146,8 @@ def test_06_serving_and_logging(sample_ws):
         assert len(log.evaluations()) >= 4
 
 
-def test_07_performance_reports(sample_ws):
-    nb = run_notebook("07_performance_reports.ipynb", WORKSPACE=str(sample_ws.root), SIMULATE_WEEKS=4,
+def test_08_performance_reports(sample_ws):
+    nb = run_notebook("08_performance_reports.ipynb", WORKSPACE=str(sample_ws.root), SIMULATE_WEEKS=4,
                       SIMULATE_REQUESTS=300)
     assert "files written under" in _text(nb)
     assert _images(nb) >= 6

@@ -144,6 +144,6 @@ def test_summary_table(data):
         "Failed requests": "2 (15.4%)",
         "Model versions": "2 (v1, v2)",
         "Evaluated": "9 (81.8% of served predictions)",
-        "Accuracy": "62.5% of 8 judged; 1 unsure excluded",
+        "Accuracy": "62.5% of 8 judged (current verdicts); 1 unsure excluded",
         "Latest version v2": "66.7% (6 judged)",
     }

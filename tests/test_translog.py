@@ -235,7 +235,8 @@ def test_queries_and_filters(log):
         log.transactions(columns=["colour"])
 
     ev = log.evaluations()
-    assert list(ev.columns) == ["id", "transaction_id", "time", "reviewer", "verdict", "true_class", "simulated"]
+    assert list(ev.columns) == ["id", "transaction_id", "time", "reviewer", "verdict", "true_class", "simulated",
+                                "received", "new_class", "note"]
     assert ev["verdict"].tolist() == ["correct", "wrong", "unsure", "correct"]
 
     latest = log.evaluated_transactions()

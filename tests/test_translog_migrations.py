@@ -48,9 +48,9 @@ def test_migrates_a_version_1_log(tmp_path):
         conn.execute("INSERT INTO evaluations (transaction_id, time_us, reviewer, verdict) "
                      "VALUES (2, ?, 'ana', 'wrong')", (20096 * day,))
     with TransactionLog(path) as log:
-        assert log.schema_version == 2
+        assert log.schema_version == 3
         applied = log.migrations()
-        assert applied["version"].tolist() == [1, 2]
+        assert applied["version"].tolist() == [1, 2, 3]
         assert applied["name"].iloc[1] == MIGRATIONS[1].name
         assert applied["applied"].iloc[0] == "2024-12-01T00:00:00+00:00"  # kept
         # the old rows are readable through the new schema

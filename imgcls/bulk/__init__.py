@@ -2,6 +2,9 @@
 
 * :mod:`~imgcls.bulk.identify` - :func:`identify` a folder or list of images
   with a run, :func:`identify_unknown` for ``library/unknown/``;
+* :mod:`~imgcls.bulk.beam` - :func:`identify_beam`, the same table computed on
+  an Apache Beam runner (the ``beam`` extra; :mod:`~imgcls.bulk.beam_pipeline`
+  holds its transforms and model handler);
 * :mod:`~imgcls.bulk.store` - the Parquet job folder (resume after a kill),
   :func:`load_results`, :func:`load_errors`, the table's columns;
 * :mod:`~imgcls.bulk.filters` - the write-up's cuts of a results table;
@@ -9,8 +12,11 @@
 * :mod:`~imgcls.bulk.throwaway` - :func:`throwaway_candidates`, the throw-away run's filter.
 """
 
+from imgcls.bulk.beam import identify_beam
 from imgcls.bulk.filters import (
+    FILTER_NAMES,
     SORT_KEYS,
+    filter_results,
     in_unknown,
     look_alike,
     low_count_classes,
@@ -33,8 +39,11 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "ERROR_COLUMNS",
     "RESULT_COLUMNS",
+    "FILTER_NAMES",
     "SORT_KEYS",
+    "filter_results",
     "identify",
+    "identify_beam",
     "identify_unknown",
     "in_unknown",
     "load_errors",

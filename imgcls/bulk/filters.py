@@ -10,6 +10,13 @@
 Every filter takes a results DataFrame first and returns a new DataFrame
 (rows kept, index reset), so filters chain:
 ``lowest_scores(look_alike(results, "cow"), n=50)``.
+:func:`filter_results` runs any of them by name (what ``imgcls filter`` does).
+
+The scores they compare with their thresholds (``top1_score``, ``entropy``,
+``margin``) are calibrated by :func:`imgcls.bulk.identify` with the run's
+temperature, so ``look_alike(..., max_score=0.7)`` keeps images the model
+gets right at most about 70% of the time; ``raw_top1_score`` holds the
+model's own score.
 """
 
 from __future__ import annotations
@@ -34,8 +41,10 @@ from imgcls.core import (
 from imgcls.library import Library
 
 __all__ = [
+    "FILTER_NAMES",
     "SORT_KEYS",
     "check_results",
+    "filter_results",
     "in_unknown",
     "look_alike",
     "low_count_classes",
@@ -46,6 +55,8 @@ __all__ = [
 
 #: Keys accepted by :func:`sort_by`.
 SORT_KEYS = ("score", "class", "entropy", "margin")
+#: Names accepted by :func:`filter_results`: the write-up's five filters and the two uncertainty sorts.
+FILTER_NAMES = ("low-count", "staged", "look-alike", "unknown", "lowest", "entropy", "margin")
 
 
 def check_results(results: Any, needed: Iterable[str], func: str) -> pd.DataFrame:
@@ -334,3 +345,60 @@ def sort_by(results: pd.DataFrame, key: str = "score", *, ascending: bool | None
     check_results(results, [column], "sort_by")
     asc = default if ascending is None else bool(ascending)
     return _done(results.sort_values(column, ascending=asc, kind="stable"))
+
+
+def filter_results(
+    results: pd.DataFrame,
+    name: str,
+    *,
+    library: Library | None = None,
+    below: int | None = None,
+    min_share: float = 0.5,
+    predicted: str | Sequence[str] | None = None,
+    min_score: float = 0.3,
+    max_score: float | None = None,
+    n: int | None = None,
+) -> pd.DataFrame:
+    """Run one filter of :data:`FILTER_NAMES` on a results table, by name.
+
+    Args:
+        results: A results table.
+        name: ``"low-count"`` (:func:`low_count_classes`), ``"staged"``
+            (:func:`staged_classes`), ``"look-alike"`` (:func:`look_alike`),
+            ``"unknown"`` (:func:`in_unknown`), ``"lowest"`` (:func:`lowest_scores`),
+            ``"entropy"`` or ``"margin"`` (:func:`sort_by`: most uncertain first).
+        library: The library (needed by low-count, staged and unknown).
+        below: low-count: classes with fewer library images (default: the cutoff).
+        min_share: staged: smallest share of staged images of the class.
+        predicted: look-alike: the predicted class(es) (required).
+        min_score: look-alike: lowest ``top1_score`` kept.
+        max_score: look-alike: highest ``top1_score`` kept (default 0.7);
+            lowest: keep rows with ``top1_score <= max_score`` (default: all).
+        n: Keep at most this many rows (the first ones in the filter's order).
+
+    Returns:
+        The filtered rows (index reset).
+
+    Raises:
+        ValueError: An unknown name, or an option the filter needs is missing.
+    """
+    check_choice(name, "name", FILTER_NAMES)
+    if n is not None:
+        n = check_int(n, "n", 0, " or None")
+    if name in ("low-count", "staged", "unknown") and not isinstance(library, Library):
+        raise ValueError(f"The {name!r} filter needs `library=` (a Library of the workspace).")
+    if name == "low-count":
+        out = low_count_classes(results, library, below=below)
+    elif name == "staged":
+        out = staged_classes(results, library, min_share=min_share)
+    elif name == "look-alike":
+        if predicted is None or (not isinstance(predicted, str) and not list(predicted)):
+            raise ValueError("The 'look-alike' filter needs `predicted=`: the class(es) predicted, e.g. 'cow'.")
+        out = look_alike(results, predicted, min_score=min_score, max_score=0.7 if max_score is None else max_score)
+    elif name == "unknown":
+        out = in_unknown(results, library)
+    elif name == "lowest":
+        out = lowest_scores(results, n=n, max_score=max_score)
+    else:
+        out = sort_by(results, name)
+    return out if n is None else _done(out.head(n))

@@ -14,6 +14,15 @@ orientation), so an image is seen exactly as in training. Images are
 decoded in parallel by ``tf.data`` while the model predicts the previous
 batch; only one batch of images is in memory at a time. Classes are ranked
 with :func:`imgcls.core.scores.top_k`.
+
+**Scores are calibrated** with the run's temperature
+(:attr:`imgcls.runs.Run.temperature`, fitted on its validation split;
+:func:`imgcls.core.scores.calibrate`): ``top{i}_score``, ``entropy`` and
+``margin`` come from the calibrated probabilities, so the filters'
+thresholds mean what they say (a 0.7 is right about 7 times in 10), and
+``raw_top1_score`` keeps the model's own score. The job's ``_meta.json``
+records the temperature; a job is never resumed with another one, so one
+table never mixes calibrated and raw scores.
 """
 
 from __future__ import annotations
@@ -34,10 +43,12 @@ from imgcls.core import (
     UNKNOWN_CLASS,
     Workspace,
     as_workspace,
+    calibrate,
     check_int,
     isoformat,
     iter_image_files,
 )
+from imgcls.core.imagefiles import iter_image_entries
 from imgcls.library import Library
 from imgcls.runs import load_run
 
@@ -104,6 +115,16 @@ def _source_items(source: Any) -> tuple[list[str], list[str], np.ndarray | None,
     )
 
 
+def _unfollowed_links(source: Any) -> list[tuple[str, str, str]]:
+    """(path, relpath, reason) of the symbolic links in a folder ``source`` that are not followed
+    (leaving the folder, dangling): they go to the errors table instead of vanishing."""
+    if not isinstance(source, (str, os.PathLike)) or not Path(os.fspath(source)).expanduser().is_dir():
+        return []
+    base = os.path.abspath(Path(os.fspath(source)).expanduser())
+    return [(os.path.abspath(p), Path(os.path.relpath(p, base)).as_posix(), problem)
+            for p, problem in iter_image_entries(base, recursive=True) if problem]
+
+
 def _common_relpaths(paths: Sequence[str]) -> list[str]:
     if not paths:
         return []
@@ -168,7 +189,8 @@ def identify(
 
     Raises:
         ValueError: For invalid options, or if ``out`` holds a job of another
-            run or another ``top_k`` (pass another ``out`` or ``resume=False``).
+            run, another ``top_k`` or another temperature (pass another
+            ``out`` or ``resume=False``).
         FileNotFoundError: If the workspace or ``source`` does not exist, or
             no run is found.
 
@@ -191,6 +213,7 @@ def identify(
     store = JobStore(Path(os.fspath(out)).expanduser())
     store.create()
     model_name = str(the_run.config.get("model") or "")
+    temperature = the_run.temperature
 
     with store.lock():
         store.clean_temp()
@@ -210,6 +233,12 @@ def identify(
                     f"{str(store.out)!r} holds results with top_k={meta.get('k')}, not top_k={k_eff}. "
                     "Pass the same `top_k`, another `out`, or resume=False."
                 )
+            if has_parts and meta.get("temperature") != temperature:
+                raise ValueError(
+                    f"{str(store.out)!r} holds scores calibrated with temperature {meta.get('temperature')}, "
+                    f"but run {the_run.run_id!r} now has temperature {temperature}; one table must not mix "
+                    "the two. Pass another `out`, or resume=False to identify everything again."
+                )
         done = store.recorded_paths() if has_parts else set()
         seen: set[str] = set(done)
         todo: list[int] = []
@@ -222,6 +251,7 @@ def identify(
             "model": model_name,
             "k": k_eff,
             "classes": classes,
+            "temperature": temperature,
             "source": os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"{len(paths)} paths",
             "created": meta.get("created") or isoformat(),
             "updated": isoformat(),
@@ -231,6 +261,9 @@ def identify(
         store.write_meta(meta)
         writer = ChunkWriter(store.out, top_k=k_eff, classes=classes, model_name=model_name,
                              run_id=the_run.run_id, start_part=max(store.part_numbers(), default=0))
+        for link, rel, reason in _unfollowed_links(source):  # listed as errors, never followed
+            if link not in done:
+                writer.add_error(link, rel, reason)
         if todo:
             _run_model(
                 the_run,
@@ -270,9 +303,9 @@ def _run_model(run: Run, paths: list[str], rels: list[str], turns: np.ndarray | 
     errors = ErrorRouter(skipped, position, rels, writer)
     try:
         for images, index in ds:
-            probs = predict(images).numpy()
+            probs, raw_top1 = _predict_batch(predict, images, run.temperature)
             idx = index.numpy()
-            writer.add_batch([paths[i] for i in idx], [rels[i] for i in idx], probs)
+            writer.add_batch([paths[i] for i in idx], [rels[i] for i in idx], probs, raw_top1=raw_top1)
             top = int(idx.max()) + 1
             errors.route(top)
             if bar is not None:
@@ -288,6 +321,22 @@ def _run_model(run: Run, paths: list[str], rels: list[str], turns: np.ndarray | 
     finally:
         if bar is not None:
             bar.close()
+
+
+def _predict_batch(predict: Any, images: Any, temperature: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """One batch through the model: ``(calibrated probabilities (n, n_classes), raw score of
+    each row's first choice (n,))``. The one scoring step of every engine (local, Beam).
+
+    Args:
+        predict: The model call from :func:`_predict_function`.
+        images: float32 ``(n, h, w, 3)`` in 0..255 (a tensor or an array), decoded by
+            :mod:`imgcls.inputs`.
+        temperature: The run's temperature (``None``: scores stay raw).
+    """
+    raw = predict(images).numpy()
+    probs = calibrate(raw, temperature)
+    raw_top1 = raw[np.arange(len(raw)), np.argmax(probs, axis=1)]
+    return probs, raw_top1
 
 
 def _predict_function(model: Any, image_size: tuple[int, int]):

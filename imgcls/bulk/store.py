@@ -6,9 +6,12 @@
 ``path``               absolute path of the image file (the key)
 ``relpath``            path relative to the identified folder (posix)
 ``hash``               sha256 of the file's bytes (:func:`imgcls.core.file_hash`)
-``top1_class``         predicted class; ``top1_score`` its probability
+``top1_class``         predicted class; ``top1_score`` its probability, calibrated
+                       with the run's temperature (:attr:`imgcls.runs.Run.temperature`)
 ``top2_class`` ...     the next choices, down to ``top{k}_class`` / ``top{k}_score``
-``entropy``            entropy of the class probabilities, in nats
+``raw_top1_score``     the model's own (uncalibrated) probability of ``top1_class``;
+                       equal to ``top1_score`` for a run without a temperature
+``entropy``            entropy of the (calibrated) class probabilities, in nats
                        (0 = certain; ``log(n_classes)`` = uniform)
 ``margin``             ``top1_score - top2_score`` (small = torn between two)
 ``model``              registry name of the model, e.g. ``"mini_inception"``
@@ -28,12 +31,16 @@ reads as it is::
       part-00002.parquet     ...
       _errors-00001.parquet  unreadable files of the first chunk (if any)
       _meta.json             run id, model, k, source, counts, complete flag
+      _quarantine/           part files that could not be read, moved aside (kept)
 
 Each chunk is written to a hidden temporary file, fsynced and renamed into
 place, so a part file is either complete or absent. A job that is killed
 (even with SIGKILL) and started again skips every path already recorded in a
 part file and continues; no path is ever recorded twice. A lock file keeps
-two jobs from writing into one folder.
+two jobs from writing into one folder. A part file that cannot be read (a
+disk fault, a truncated copy) is moved aside into ``_quarantine/`` in the job
+folder (kept, never deleted) with a warning; the intact parts are still read,
+and its images are identified again when the job resumes.
 
 :class:`JobStore` owns the folder, :class:`ChunkWriter` buffers one chunk and
 writes its part files, :class:`ErrorRouter` hands decode errors to the chunk
@@ -44,8 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +60,7 @@ import pandas as pd
 
 from imgcls.core import entropy, file_hash, margin, utcnow
 from imgcls.core import top_k as rank_top_k
+from imgcls.bulk.parts import ERR_RE, PART_RE, part_files, quarantined_parts, read_parts, write_part
 from imgcls.core.fileio import read_json, write_json
 
 __all__ = [
@@ -66,6 +72,8 @@ __all__ = [
     "errors_schema",
     "load_errors",
     "load_results",
+    "quarantined_parts",
+    "read_parts",
     "result_columns",
     "results_schema",
 ]
@@ -73,8 +81,6 @@ __all__ = [
 #: Errors table columns.
 ERROR_COLUMNS = ["path", "relpath", "hash", "reason", "run_id", "time"]
 
-_PART_RE = re.compile(r"^part-(\d+)\.parquet$")
-_ERR_RE = re.compile(r"^_errors-(\d+)\.parquet$")
 _META_FILE = "_meta.json"
 _LOCK_FILE = ".lock"
 
@@ -91,10 +97,10 @@ def result_columns(top_k: int = 3) -> list[str]:
     Example:
         >>> result_columns(2)
         ['path', 'relpath', 'hash', 'top1_class', 'top1_score', 'top2_class',
-         'top2_score', 'entropy', 'margin', 'model', 'run_id', 'time']
+         'top2_score', 'raw_top1_score', 'entropy', 'margin', 'model', 'run_id', 'time']
     """
     top = [c for i in range(1, top_k + 1) for c in (f"top{i}_class", f"top{i}_score")]
-    return ["path", "relpath", "hash", *top, "entropy", "margin", "model", "run_id", "time"]
+    return ["path", "relpath", "hash", *top, "raw_top1_score", "entropy", "margin", "model", "run_id", "time"]
 
 
 #: Results table columns for the default ``top_k=3``.
@@ -109,6 +115,7 @@ def results_schema(top_k: int):
     for i in range(1, top_k + 1):
         fields += [pa.field(f"top{i}_class", pa.string()), pa.field(f"top{i}_score", pa.float64())]
     fields += [
+        pa.field("raw_top1_score", pa.float64()),
         pa.field("entropy", pa.float64()),
         pa.field("margin", pa.float64()),
         pa.field("model", pa.string()),
@@ -142,33 +149,6 @@ def _safe_hash(path: str) -> str:
         return file_hash(path)
     except (OSError, ValueError):
         return ""
-
-
-def _part_files(out: Path, pattern: re.Pattern) -> list[tuple[int, Path]]:
-    if not out.is_dir():
-        return []
-    found = []
-    for entry in os.scandir(out):
-        m = pattern.match(entry.name)
-        if m and entry.is_file():
-            found.append((int(m.group(1)), Path(entry.path)))
-    return sorted(found)
-
-
-def _write_part(out: Path, name: str, table: Any) -> None:
-    """Write a pyarrow table as ``out/name`` atomically (temp file, fsync, rename)."""
-    import pyarrow.parquet as pq
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        with open(tmp, "rb") as f:  # durable before it becomes visible
-            os.fsync(f.fileno())
-        os.replace(tmp, out / name)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------
@@ -238,7 +218,7 @@ class JobStore:
 
     def part_numbers(self) -> list[int]:
         """Numbers of the result and error part files present."""
-        return [n for n, _ in _part_files(self.out, _PART_RE)] + [n for n, _ in _part_files(self.out, _ERR_RE)]
+        return [n for n, _ in part_files(self.out, PART_RE)] + [n for n, _ in part_files(self.out, ERR_RE)]
 
     def has_parts(self) -> bool:
         """Whether any result or error part file exists."""
@@ -246,20 +226,26 @@ class JobStore:
 
     def clear(self) -> None:
         """Delete the part files and the meta file (a fresh start)."""
-        for pattern in (_PART_RE, _ERR_RE):
-            for _, f in _part_files(self.out, pattern):
+        for pattern in (PART_RE, ERR_RE):
+            for _, f in part_files(self.out, pattern):
                 f.unlink()
         (self.out / _META_FILE).unlink(missing_ok=True)
 
     def recorded_paths(self) -> set[str]:
-        """Every path recorded in a part file, results and errors alike."""
-        import pyarrow.parquet as pq
+        """Every path recorded in a readable part file, results and errors alike.
 
+        A part that cannot be read is quarantined (:func:`read_parts`), so its
+        paths count as not recorded and are identified again.
+        """
         done: set[str] = set()
-        for pattern in (_PART_RE, _ERR_RE):
-            for _, f in _part_files(self.out, pattern):
-                done.update(pq.read_table(f, columns=["path"]).column("path").to_pylist())
+        for pattern in (PART_RE, ERR_RE):
+            for table in read_parts(self.out, pattern, columns=["path"])[0]:
+                done.update(table.column("path").to_pylist())
         return done
+
+    def quarantined(self) -> list[str]:
+        """Names of the part files moved aside as unreadable (in ``_quarantine/``), sorted."""
+        return quarantined_parts(self.out)
 
 
 # --------------------------------------------------------------------------
@@ -296,8 +282,10 @@ class ChunkWriter:
         self.written_rows = 0
         self.written_errors = 0
 
-    def add_batch(self, paths: list[str], rels: list[str], probs: np.ndarray) -> None:
-        """Buffer one batch of class probabilities ``(n, n_classes)``."""
+    def add_batch(self, paths: list[str], rels: list[str], probs: np.ndarray, *,
+                  raw_top1: np.ndarray | None = None) -> None:
+        """Buffer one batch of class probabilities ``(n, n_classes)`` (calibrated), with the
+        raw probability of each row's first choice (default: the first choice's score)."""
         order, scores = rank_top_k(probs, self.top_k)
         now = _now()
         cols: dict[str, Any] = {
@@ -308,6 +296,7 @@ class ChunkWriter:
         for i in range(self.top_k):
             cols[f"top{i + 1}_class"] = self.classes[order[:, i]].tolist()
             cols[f"top{i + 1}_score"] = scores[:, i]
+        cols["raw_top1_score"] = scores[:, 0] if raw_top1 is None else np.asarray(raw_top1, dtype=np.float64)
         cols["entropy"] = entropy(probs)
         cols["margin"] = margin(scores)
         cols["model"] = [self.model_name] * len(paths)
@@ -339,14 +328,14 @@ class ChunkWriter:
                 {
                     "path": [e[0] for e in self.errors],
                     "relpath": [e[1] for e in self.errors],
-                    "hash": [_safe_hash(e[0]) for e in self.errors],
+                    "hash": ["" if os.path.islink(e[0]) else _safe_hash(e[0]) for e in self.errors],
                     "reason": [e[2] for e in self.errors],
                     "run_id": [self.run_id] * len(self.errors),
                     "time": [now] * len(self.errors),
                 },
                 schema=self.err_schema,
             )
-            _write_part(self.out, f"_errors-{name}", table)
+            write_part(self.out, f"_errors-{name}", table)
             self.written_errors += len(self.errors)
         if self.rows:
             merged = {
@@ -356,7 +345,7 @@ class ChunkWriter:
                 for name_ in self.schema.names
             }
             table = pa.table(merged, schema=self.schema)
-            _write_part(self.out, f"part-{name}", table)
+            write_part(self.out, f"part-{name}", table)
             self.written_rows += self.n_rows
         self.rows, self.errors, self.n_rows = [], [], 0
 
@@ -421,28 +410,32 @@ def load_results(path: str | os.PathLike) -> pd.DataFrame:
 
     Returns:
         The results, parts in the order they were written. ``attrs`` holds
-        ``results_path`` and ``n_errors`` (see :func:`load_errors`).
+        ``results_path``, ``n_errors`` (see :func:`load_errors`) and
+        ``quarantined``: the part files moved aside into ``_quarantine/``
+        because they cannot be read (a warning names any moved now; their
+        images are identified again when the job resumes).
 
     Raises:
         FileNotFoundError: Nothing at ``path``.
     """
     p = _results_dir(path)
+    quarantined: list[str] = []
     if p.is_file():
         df = pd.read_parquet(p)
         n_err = 0
     else:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        parts = [pq.read_table(f) for _, f in _part_files(p, _PART_RE)]
+        parts = read_parts(p, PART_RE)[0]
         if parts:
             df = pa.concat_tables(parts, promote_options="default").to_pandas()
         else:
             meta = JobStore(p).read_meta()
             df = results_schema(int(meta.get("k") or 3)).empty_table().to_pandas()
-        n_err = sum(pq.ParquetFile(f).metadata.num_rows for _, f in _part_files(p, _ERR_RE))
+        n_err = sum(t.num_rows for t in read_parts(p, ERR_RE, columns=["path"])[0])
+        quarantined = quarantined_parts(p)
     df = df.reset_index(drop=True)
-    df.attrs = {"results_path": str(p), "n_errors": int(n_err)}
+    df.attrs = {"results_path": str(p), "n_errors": int(n_err), "quarantined": quarantined}
     return df
 
 
@@ -459,10 +452,9 @@ def load_errors(path: str | os.PathLike) -> pd.DataFrame:
         FileNotFoundError: Nothing at ``path``.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     p = _results_dir(path)
-    parts = [pq.read_table(f) for _, f in _part_files(p, _ERR_RE)] if p.is_dir() else []
+    parts = read_parts(p, ERR_RE)[0] if p.is_dir() else []
     if not parts:
         return errors_schema().empty_table().to_pandas()
     return pa.concat_tables(parts).to_pandas().reset_index(drop=True)

@@ -1,7 +1,8 @@
 """Image files on disk: finding them, hashing them, opening them safely.
 
 * :func:`iter_image_files` walks a folder lazily, in sorted order, and never
-  follows a link out of it.
+  follows a link out of it; :func:`iter_image_entries` also lists the links it
+  does not follow, with the reason.
 * :func:`file_hash` is the content hash (SHA-256) that keys every image-level
   fact in a workspace.
 * :func:`open_regular_file` is the one way :mod:`imgcls.core.images` opens a
@@ -25,7 +26,16 @@ from typing import BinaryIO
 from imgcls.core.checks import check_int
 from imgcls.core.workspace import IMAGE_EXTENSIONS
 
-__all__ = ["ImageError", "PathLike", "iter_image_files", "file_hash", "open_regular_file"]
+__all__ = [
+    "ImageError",
+    "PathLike",
+    "iter_image_files",
+    "iter_image_entries",
+    "LINK_LEAVES_FOLDER",
+    "DANGLING_LINK",
+    "file_hash",
+    "open_regular_file",
+]
 
 #: What the image functions accept as a path.
 PathLike = str | os.PathLike
@@ -79,8 +89,9 @@ def iter_image_files(folder: PathLike, *, recursive: bool = True) -> Iterator[Pa
     to folders are never followed. A symbolic link to a file is yielded (as
     the link's path) only if its target is a regular file inside ``folder``;
     links leading out of ``folder``, dangling links, FIFOs, sockets and
-    devices are skipped. Folders are read one at a time with
-    :func:`os.scandir`; only one folder's listing is held in memory per level.
+    devices are skipped (:func:`iter_image_entries` lists the links with the
+    reason instead). Folders are read one at a time with :func:`os.scandir`;
+    only one folder's listing is held in memory per level.
 
     The order is depth-first with names sorted within each folder, which is
     the sort order of the yielded :class:`~pathlib.Path` objects.
@@ -91,6 +102,38 @@ def iter_image_files(folder: PathLike, *, recursive: bool = True) -> Iterator[Pa
 
     Yields:
         Paths starting with ``folder`` as given.
+
+    Raises:
+        ValueError: ``folder`` is not an existing directory.
+    """
+    for path, problem in iter_image_entries(folder, recursive=recursive):
+        if not problem:
+            yield path
+
+
+#: Reason given for a symbolic link whose target lies outside the walked folder.
+LINK_LEAVES_FOLDER = "symbolic link leaving the folder"
+#: Reason given for a symbolic link whose target does not exist (or loops).
+DANGLING_LINK = "dangling link"
+
+
+def iter_image_entries(folder: PathLike, *, recursive: bool = True) -> Iterator[tuple[Path, str]]:
+    """Yield ``(path, problem)`` for every file with an image name under ``folder``, sorted, lazily.
+
+    As :func:`iter_image_files` (same order, same files with ``problem ==
+    ""``), plus the symbolic links with an image name that are never
+    followed, with the reason in ``problem``: :data:`LINK_LEAVES_FOLDER`
+    (the target lies outside ``folder``) or :data:`DANGLING_LINK` (the
+    target is missing, or the link loops), each followed by where it points.
+    Nothing outside ``folder`` is ever opened. So a scan can list such links
+    as unreadable instead of dropping them silently.
+
+    Args:
+        folder: The folder to walk.
+        recursive: Also walk sub-folders.
+
+    Yields:
+        ``(path, "")`` for an image file to read, ``(path, reason)`` for a link not followed.
 
     Raises:
         ValueError: ``folder`` is not an existing directory.
@@ -111,6 +154,7 @@ def iter_image_files(folder: PathLike, *, recursive: bool = True) -> Iterator[Pa
             continue
         if entry.name.startswith("."):
             continue
+        problem = ""
         try:
             if entry.is_dir(follow_symlinks=False):
                 if recursive:
@@ -119,14 +163,28 @@ def iter_image_files(folder: PathLike, *, recursive: bool = True) -> Iterator[Pa
             if os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS:
                 continue
             if entry.is_symlink():
-                target = Path(entry.path).resolve()
-                if not target.is_relative_to(real_root) or not target.is_file():
-                    continue
+                problem = _link_problem(Path(entry.path), real_root)
+                if problem is None:
+                    continue  # a link to a FIFO, device or folder inside: not an image file
             elif not entry.is_file(follow_symlinks=False):
                 continue  # FIFO, socket, device
-        except (OSError, RuntimeError):  # vanished, unreadable, symlink loop
+        except (OSError, RuntimeError):  # vanished, unreadable
             continue
-        yield Path(entry.path)
+        yield Path(entry.path), problem
+
+
+def _link_problem(link: Path, real_root: Path) -> str | None:
+    """"" for a link to a regular file inside ``real_root``, the reason for a link
+    that is not followed, None for a link to something that is no file."""
+    shown_target = _readlink(link)
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError):  # missing target, or a loop
+        return f"{DANGLING_LINK} (its target {shown_target!r} does not exist); remove the link or restore the target"
+    if not target.is_relative_to(real_root):
+        return (f"{LINK_LEAVES_FOLDER} (it points to {shown_target!r}); it is never followed: copy "
+                "the image into the folder instead of linking it")
+    return "" if target.is_file() else None
 
 
 def _sorted_entries(folder: Path) -> list[os.DirEntry]:

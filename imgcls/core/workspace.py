@@ -9,10 +9,16 @@ A workspace is a plain folder::
       runs/<run_id>/            one trained model and everything about it
       bulk/                     bulk-identification results (Parquet)
       reports/                  exported figures and tables
-      journal.jsonl             every label move, for audit and undo
+      journal.jsonl             every label move, for audit and undo (paths relative to the root)
       flags.csv                 image-level facts keyed by content hash
       serving.sqlite            transactions and manual evaluations
+      imgcls.lock               the lock every writer holds (never deleted; see imgcls.core.lock)
+      imgcls-workspace.json     the workspace format version (see imgcls.core.upgrade)
       .imgcls/                  caches (hashes, thumbnails); safe to delete
+
+Opening a workspace (:func:`open_workspace`, :func:`as_workspace` of a path)
+checks its format and upgrades an older one under the lock; a workspace
+written by a newer imgcls is refused instead of misread.
 
 This module imports nothing heavier than the standard library.
 """
@@ -22,6 +28,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from imgcls.core.lock import LOCK_FILE
+from imgcls.core.upgrade import FORMAT_FILE, ensure_current_format, stamp_format
 
 __all__ = [
     "DEFAULT_CUTOFF",
@@ -121,6 +130,45 @@ class Workspace:
         return self.root / "serving.sqlite"
 
     @property
+    def lock_file(self) -> Path:
+        """The file every writer of the library locks (``imgcls.lock``; never deleted)."""
+        return self.root / LOCK_FILE
+
+    @property
+    def format_file(self) -> Path:
+        """The workspace format version (``imgcls-workspace.json``)."""
+        return self.root / FORMAT_FILE
+
+    # --- stored paths --------------------------------------------------------
+    def stored_path(self, path: str | os.PathLike) -> str:
+        """How a path is stored in the workspace's own files (e.g. the journal).
+
+        A path inside the workspace becomes relative to its root, in POSIX
+        form (``library/cat/a.png``), whatever form the workspace or the path
+        was given in, so the record stays valid from any folder and in a copy
+        of the workspace. A path outside it stays absolute.
+
+        Args:
+            path: A file or folder path (absolute, or relative to the current folder).
+
+        Returns:
+            The stored form; :meth:`path_of` turns it back into a path.
+        """
+        target = os.path.abspath(os.fspath(path))
+        for root, p in ((os.path.abspath(self.root), target),
+                        (os.path.realpath(self.root),
+                         os.path.join(os.path.realpath(os.path.dirname(target)), os.path.basename(target)))):
+            if p == root:
+                return "."
+            if p.startswith(root.rstrip(os.sep) + os.sep):
+                return os.path.relpath(p, root).replace(os.sep, "/")
+        return target
+
+    def path_of(self, stored: str) -> Path:
+        """The path a stored path (:meth:`stored_path`) names in this workspace."""
+        return Path(stored) if os.path.isabs(stored) else self.root / stored
+
+    @property
     def production_file(self) -> Path:
         """Pointer to the production run (written only by the deploy gate)."""
         return self.runs / "production.json"
@@ -143,9 +191,27 @@ class Workspace:
         )
 
     def ensure(self) -> "Workspace":
-        """Create every folder of the layout that does not exist yet."""
+        """Create every folder of the layout that does not exist yet.
+
+        A brand-new workspace (no folder, or an empty one) is stamped with the
+        current format; the lock file is created when missing.
+        """
+        fresh = False
+        if not self.format_file.exists():
+            try:
+                with os.scandir(self.root) as entries:
+                    fresh = next(entries, None) is None
+            except FileNotFoundError:
+                fresh = True
         for folder in self.folders():
             folder.mkdir(parents=True, exist_ok=True)
+        if fresh:
+            stamp_format(self.root)
+        if not self.lock_file.exists():
+            try:
+                self.lock_file.touch()
+            except OSError:  # a read-only workspace: readers need no lock; a writer will say why
+                pass
         return self
 
     def with_cutoff(self, cutoff: int) -> "Workspace":
@@ -158,23 +224,36 @@ def open_workspace(
 ) -> Workspace:
     """Open (and by default create) the workspace at ``root``.
 
+    The workspace's format is checked (and an older one upgraded, under the
+    workspace lock; see :mod:`imgcls.core.upgrade`).
+
     Args:
         root: The folder, or an existing :class:`Workspace` (returned as is).
         cutoff: Minimum images per class for training.
         create: Create the folder layout if it is missing. With ``False`` a
             missing folder raises ``FileNotFoundError``.
+
+    Raises:
+        FileNotFoundError: ``create`` is False and there is no folder.
+        WorkspaceFormatError: The workspace was written by a newer imgcls.
     """
     if isinstance(root, Workspace):
-        return root.ensure() if create else root
+        if create:
+            root.ensure()
+            ensure_current_format(root)
+        return root
     ws = Workspace(Path(root), cutoff=cutoff)
     if create:
-        return ws.ensure()
+        ws.ensure()
+        ensure_current_format(ws)
+        return ws
     if not ws.root.is_dir():
         raise FileNotFoundError(
             f"No workspace at {str(ws.root)!r}. Expected a folder with a library/ "
             "inside. Create it with `imgcls sample --workspace PATH` or "
             "`open_workspace(PATH, create=True)`."
         )
+    ensure_current_format(ws)
     return ws
 
 

@@ -3,13 +3,15 @@
 One call walks the write-up's life cycle end to end on the zoo sample:
 
 1. build (or reuse) the sample workspace and scan its library;
-2. train generation 0 from scratch on the classes over the cutoff, promote it;
+2. train generation 0 from scratch on the classes over the cutoff, promote it
+   (the sample's benchmark set was fixed when it was built, before any training);
 3. a labelling round grows the library (zebra becomes a class, sheep and
-   giraffe make the cutoff); generation 1 by head swap, promoted through the
-   deploy gate;
+   giraffe make the cutoff); generation 1 by head swap, through the deploy
+   gate: the paired statistical checks of :func:`imgcls.evaluation.promote`
+   with their defaults (no rule loosened for the demo), every check printed;
 4. bulk-identify the unlabelled pool and score it against the hidden labels;
-5. simulated serving traffic across both model versions, with manual
-   evaluations;
+5. simulated serving traffic across the model versions that were promoted
+   (a refused generation never serves), with manual evaluations;
 6. export the management deck into ``reports/``.
 
 It is the top of the package (layer 7): every step is a public function.
@@ -28,6 +30,12 @@ LABELLING_ROUND = {"zebra": 60, "sheep": 20, "giraffe": 20}
 
 def _say(msg: str) -> None:
     print(f"[imgcls demo {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _say_gate(result) -> None:
+    """The gate's decision with its whole check table and warnings."""
+    verdict = "accepted" if result.accepted else "refused"
+    _say(f"deploy gate: {result.run_id} {verdict}\n" + result.explain())
 
 
 def run_demo(
@@ -49,20 +57,22 @@ def run_demo(
     generations are not retrained.
 
     Returns:
-        A dict of what was produced: run ids, accuracies, bulk results path,
-        precision table, deck files.
+        A dict of what was produced: run ids, the gate's results (``gates``:
+        one :meth:`PromotionResult.to_dict` per promotion made in this call),
+        bulk results path, precision table, served runs, deck files.
     """
     from imgcls.bulk import identify, precision_at_thresholds
     from imgcls.demo.traffic import simulate_traffic
     from imgcls.evaluation import promote
     from imgcls.library import Library
     from imgcls.reports import export_deck
-    from imgcls.runs import list_runs, load_run
+    from imgcls.runs import list_runs, load_run, promoted_run_ids
     from imgcls.sample import build_sample, sample_truth, simulate_labelling
     from imgcls.training import next_generation, train
     from imgcls.translog import TransactionLog
 
     t0 = time.perf_counter()
+    gates: list[dict] = []
     ws = build_sample(root, image_size=image_size, pool_size=pool_size, seed=seed, overwrite=True)
     lib = Library(ws)
     lib.scan()
@@ -77,7 +87,9 @@ def run_demo(
         _say(f"training generation 0 from scratch ({model}, {image_size}px, until plateau)")
         gen0 = train(ws, model=model, image_size=image_size, max_epochs=max_epochs, patience=patience,
                      seed=seed, verbose=verbose)
-        promote(ws, gen0, reason="demo: first production model")
+        first = promote(ws, gen0, reason="demo: first production model")
+        _say_gate(first)
+        gates.append(first.to_dict())
     _say(f"generation 0: test accuracy {gen0.metrics.get('test', {}).get('accuracy', float('nan')):.3f}")
 
     if len(done) >= 2:
@@ -90,19 +102,24 @@ def run_demo(
         _say("training generation 1 by head swap")
         gen1 = next_generation(ws, gen0, seed=seed, max_epochs=max_epochs, patience=patience, verbose=verbose)
         result = promote(ws, gen1, reason="demo: generation 1 (head swap)")
-        _say(f"deploy gate: {'accepted' if result.accepted else 'refused'} - {' '.join(result.reasons)}")
+        _say_gate(result)
+        gates.append(result.to_dict())
     _say(f"generation 1: test accuracy {gen1.metrics.get('test', {}).get('accuracy', float('nan')):.3f}")
 
-    _say("bulk identification of the unlabelled pool")
-    results = identify(ws, run=gen1, progress=verbose > 0)
+    promoted = set(promoted_run_ids(ws))
+    served = [r for r in (gen0, gen1) if r.run_id in promoted]
+    best = gen1 if gen1.run_id in promoted else gen0
+    _say(f"bulk identification of the unlabelled pool with {best.run_id}")
+    results = identify(ws, run=best, progress=verbose > 0)
     precision = precision_at_thresholds(results, sample_truth(ws))
     _say("precision of accepted predictions against the hidden labels:\n" + precision.to_string(index=False))
 
     with TransactionLog(ws) as log:
         simulated = int(log.transactions(columns=["simulated"])["simulated"].sum()) if log.count() else 0
-    if not simulated:
-        _say(f"simulated serving traffic: {traffic_requests} requests over {weeks} weeks, two model versions")
-        simulate_traffic(ws, runs=[gen0, gen1], weeks=weeks, requests=traffic_requests, seed=seed)
+    if not simulated and served:
+        _say(f"simulated serving traffic: {traffic_requests} requests over {weeks} weeks, "
+             f"{len(served)} promoted model version(s)")
+        simulate_traffic(ws, runs=served, weeks=weeks, requests=traffic_requests, seed=seed)
     deck = export_deck(ws)
     out_dir = Path(deck["path"].iloc[0]).parent if len(deck) and "path" in deck else ws.reports
     _say(f"management deck: {len(deck)} files in {out_dir}")
@@ -111,6 +128,8 @@ def run_demo(
         "workspace": str(ws.root),
         "generation_0": gen0.run_id,
         "generation_1": gen1.run_id,
+        "gates": gates,
+        "served_runs": [r.run_id for r in served],
         "bulk_results": results.attrs.get("results_path"),
         "precision": precision,
         "deck_dir": str(out_dir),

@@ -260,6 +260,11 @@ def simulate_traffic(
             out.iat[j, out.columns.get_loc("evaluated")] = True
             out.iat[j, out.columns.get_loc("verdict")] = verdict
         if urls is None:
+            known = {run.run_id: set(run.classes) for run in loaded}
+            by_run = dict(zip(out["transaction_id"].astype("Int64"), out["run_id"]))
+            for rec in records:  # a pool class the model does not know is flagged as new
+                cls = rec["true_class"]
+                rec["new_class"] = cls is not None and cls not in known.get(by_run.get(rec["transaction_id"]), ())
             log.log_evaluations(records)
         else:
             _evaluate_http(urls, out, records)
@@ -304,12 +309,17 @@ def _replay_http(url: str, paths: list[str], times: list[_dt.datetime], *, worke
 
 def _evaluate_http(urls: list[str], out: pd.DataFrame, records: list[dict]) -> None:
     by_run = dict(zip(out["transaction_id"].astype("Int64"), out["run_id"]))
-    run_url = {}
+    run_url, classes = {}, {}
     for url in urls:
-        run_url[json.loads(urllib.request.urlopen(f"{url}/model", timeout=30).read())["run_id"]] = url
+        info = json.loads(urllib.request.urlopen(f"{url}/model", timeout=30).read())
+        run_url[info["run_id"]] = url
+        classes[url] = set(info["classes"])
     for rec in records:
         url = run_url.get(by_run.get(rec["transaction_id"]), urls[0])
-        body = json.dumps({k: rec[k] for k in ("transaction_id", "verdict", "reviewer", "true_class")}).encode()
+        fields = {k: rec[k] for k in ("transaction_id", "verdict", "reviewer", "true_class")}
+        # a pool class the model does not know is flagged as new (the server checks the rest)
+        fields["new_class"] = rec["true_class"] is not None and rec["true_class"] not in classes[url]
+        body = json.dumps(fields).encode()
         status, payload = _http_json(f"{url}/evaluations", body=body, content_type="application/json",
                                      headers={SIMULATED_TIME_HEADER: isoformat(rec["time"])})
         if status != 201:

@@ -1,27 +1,45 @@
-"""The deploy gate: a run becomes the production model only if it is no worse.
+"""The deploy gate: a run becomes the production model only if it is not worse beyond chance.
 
-:func:`promote` compares a candidate with the production run on the fixed
-benchmark set, rewrites ``runs/production.json`` when it passes (through
+:func:`promote` lets the candidate and the production run predict the same
+fixed benchmark images, applies the paired statistical checks of
+:mod:`imgcls.evaluation.gate_stats` (exact McNemar overall and per class,
+Holm-corrected; an optional margin; ``max_class_drop`` for large classes),
+rewrites ``runs/production.json`` when every check passes (through
 :func:`imgcls.runs.set_production`) and appends every attempt, accepted or
-refused, to ``runs/promotions.jsonl`` (through :func:`imgcls.runs.append_promotion`);
-:func:`imgcls.runs.production_run` and :func:`imgcls.runs.promotion_log` read
-them back.
+refused, with its whole check table to ``runs/promotions.jsonl`` (through
+:func:`imgcls.runs.append_promotion`). A refused candidate can still be
+promoted with an explicit ``override`` reason, which the log keeps with the
+failed checks and the user; a throw-away run never can.
+
+Benchmark images a run or one of its ancestors trained or validated on (a
+benchmark chosen after training) are left out of the comparison, and the
+result says how many (:func:`imgcls.evaluation.seen_hashes`).
 """
 
 from __future__ import annotations
 
+import getpass
 import os
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from imgcls.core.checks import check_fraction
+from imgcls.core.checks import check_int
 from imgcls.core.clock import isoformat
 from imgcls.core.workspace import Workspace, as_workspace
-from imgcls.evaluation.metrics import _jsonable, _sub_accuracy, per_class_metrics
-from imgcls.evaluation.predict import _benchmark_scores, _catalog
+from imgcls.evaluation.benchmark import seen_hashes
+from imgcls.evaluation.gate_result import PromotionRefused, PromotionResult
+from imgcls.evaluation.gate_stats import (
+    CHECK_COLUMNS,
+    DEFAULT_ALPHA,
+    DEFAULT_MAX_CLASS_DROP,
+    DEFAULT_MIN_CLASS_N,
+    _checked,
+    _row,
+    gate_checks,
+)
+from imgcls.evaluation.predict import predict_scores, split_rows
+from imgcls.library import Library, assign_splits
 from imgcls.runs import (
     Run,
     RunNotFoundError,
@@ -32,137 +50,63 @@ from imgcls.runs import (
     set_production,
 )
 
-__all__ = ["PromotionResult", "PromotionRefused", "promote"]
+__all__ = ["promote", "DEFAULT_MIN_IMAGES"]
 
-#: Slack for comparing accuracies (float noise is not a difference).
-_TOL = 1e-9
-
-
-class PromotionRefused(ValueError):
-    """The deploy gate refused a run; ``.result`` holds the :class:`PromotionResult`."""
-
-    def __init__(self, result: "PromotionResult"):
-        self.result = result
-        super().__init__(result.explain())
+#: Fewest unseen benchmark images the gate decides on.
+DEFAULT_MIN_IMAGES = 10
 
 
-@dataclass
-class PromotionResult:
-    """The outcome of one :func:`promote` call (also written to promotions.jsonl).
-
-    Attributes:
-        accepted: True when the run is (now) the production model.
-        run_id: The candidate.
-        previous_run_id: The production run before the attempt (None if none).
-        reasons: Why it was accepted or refused, one sentence each.
-        notes: Facts worth knowing that did not decide (e.g. class lists differ).
-        candidate_accuracy: Candidate's benchmark accuracy on ``compared_classes``.
-        production_accuracy: Production's accuracy on the same images.
-        benchmark_accuracy: Candidate's accuracy on the benchmark images of all
-            its own classes (the number kept in production.json).
-        compared_classes: Classes the comparison used (both runs know them).
-        n_images: Benchmark images the comparison used.
-        per_class: DataFrame [class, support, candidate, production, drop] of
-            per-class accuracy (recall) on the compared classes.
-        margin: Required lead over production.
-        max_class_drop: Largest per-class drop allowed (None: not checked).
-        reason: The reason the user gave.
-        time: UTC ISO time of the attempt.
-    """
-
-    accepted: bool
-    run_id: str
-    previous_run_id: str | None
-    reasons: list[str]
-    notes: list[str] = field(default_factory=list)
-    candidate_accuracy: float | None = None
-    production_accuracy: float | None = None
-    benchmark_accuracy: float | None = None
-    compared_classes: list[str] = field(default_factory=list)
-    n_images: int = 0
-    per_class: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
-    margin: float = 0.0
-    max_class_drop: float | None = None
-    reason: str | None = None
-    time: str = ""
-
-    def __bool__(self) -> bool:
-        return bool(self.accepted)
-
-    @property
-    def delta(self) -> float | None:
-        """Candidate minus production accuracy on the compared images."""
-        if self.candidate_accuracy is None or self.production_accuracy is None:
-            return None
-        return self.candidate_accuracy - self.production_accuracy
-
-    def explain(self) -> str:
-        """A few sentences a person can act on."""
-        head = (f"Promoted {self.run_id!r} to production." if self.accepted
-                else f"Refused to promote {self.run_id!r}.")
-        lines = [head] + [f"- {r}" for r in self.reasons]
-        lines += [f"  (note) {n}" for n in self.notes]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.explain()
-
-    def _repr_markdown_(self) -> str:  # a notebook shows the explanation, not the fields
-        head = (f"**Promoted `{self.run_id}` to production.**" if self.accepted
-                else f"**Refused to promote `{self.run_id}`.**")
-        lines = [head, ""] + [f"- {r}" for r in self.reasons] + [f"- *note:* {n}" for n in self.notes]
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict (the promotions.jsonl line)."""
-        return {
-            "time": self.time,
-            "run_id": self.run_id,
-            "accepted": bool(self.accepted),
-            "previous_run_id": self.previous_run_id,
-            "reason": self.reason,
-            "reasons": list(self.reasons),
-            "notes": list(self.notes),
-            "candidate_accuracy": _jsonable(self.candidate_accuracy),
-            "production_accuracy": _jsonable(self.production_accuracy),
-            "delta": _jsonable(self.delta),
-            "benchmark_accuracy": _jsonable(self.benchmark_accuracy),
-            "compared_classes": list(self.compared_classes),
-            "n_images": int(self.n_images),
-            "margin": float(self.margin),
-            "max_class_drop": None if self.max_class_drop is None else float(self.max_class_drop),
-            "class_drops": {
-                str(r["class"]): _jsonable(r["drop"])
-                for r in (self.per_class.to_dict("records") if len(self.per_class) else [])
-                if r.get("drop") is not None and not pd.isna(r.get("drop")) and r["drop"] > _TOL
-            },
-        }
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):  # no login name (e.g. a container without USER)
+        return "unknown"
 
 
-def _trained_on(run: Run, ws: Workspace) -> set[str]:
-    """Content hashes any run of the lineage trained or validated on."""
-    from imgcls.runs import lineage
+def _correct(run: Run, rows: pd.DataFrame, batch_size: int) -> pd.DataFrame:
+    """[path, hash, label, correct] of the rows ``run`` could read: argmax class == label."""
+    kept, scores, _ = predict_scores(run, rows, batch_size=batch_size)
+    pred = np.asarray(run.classes, dtype=object)[scores.argmax(axis=1)] if len(kept) else np.array([])
+    return pd.DataFrame({"path": kept["path"].astype(str).to_numpy(), "hash": kept["hash"].astype(str).to_numpy(),
+                         "label": kept["label"].astype(str).to_numpy(),
+                         "correct": pred == kept["label"].to_numpy()})
 
-    out: set[str] = set()
-    for run_id in lineage(run, workspace=ws):
-        folder = ws.runs / run_id
-        if not (folder / "splits.parquet").is_file():
-            continue
-        try:
-            snap = Run(folder).splits
-        except (OSError, ValueError):
-            continue
-        if "hash" in snap:
-            out |= set(snap.loc[snap["split"].isin(["train", "val"]), "hash"].astype(str))
-    return out
+
+def _reason(row: pd.Series, max_class_drop: float | None) -> str:
+    """A failed check as a sentence a person can act on."""
+    check = str(row["check"])
+    if row["n"] is None or pd.isna(row["n"]):
+        return str(row["detail"])
+    n, pa, ca = int(row["n"]), row["production"], row["candidate"]
+    if check.startswith("at least"):
+        return (f"Only {n} unseen benchmark images are left to compare on ({row['detail']}); the gate needs "
+                f"{check.removeprefix('at least ')}.")
+    if check.startswith("overall: not worse"):
+        return (f"Benchmark accuracy {ca:.1%} is below production's {pa:.1%} beyond chance on {n} images: "
+                f"{int(row['c'])} images only production got right vs {int(row['b'])} only the candidate got "
+                f"right (exact McNemar p={row['p_value']:.3g} <= {row['level']:g}).")
+    if check.startswith("overall: drop"):
+        return (f"Benchmark accuracy {ca:.1%} is below production's {pa:.1%} by more than the margin of "
+                f"{row['level'] * 100:.1f} points ({(ca - pa) * 100:+.1f} points on {n} images).")
+    if check.endswith("not worse beyond chance"):
+        return (f"Class {row['scope']} is worse beyond chance: {row['scope']} {pa:.0%} -> {ca:.0%} on {n} images "
+                f"(Holm-adjusted p={row['p_value']:.3g} <= {row['level']:g}). Look at this class's images.")
+    if "drop at most" in check:
+        return (f"Class {row['scope']} loses more than the allowed {max_class_drop:.0%} of accuracy: "
+                f"{row['detail']} on {n} images. Look at this class's images, or pass a larger max_class_drop.")
+    return str(row["detail"])
 
 
 def promote(
     workspace: Workspace | str | os.PathLike,
     run: Run | str | os.PathLike,
     *,
-    margin: float = 0.0,
-    max_class_drop: float | None = 0.2,
+    alpha: float = DEFAULT_ALPHA,
+    margin: float | None = None,
+    max_class_drop: float | None = DEFAULT_MAX_CLASS_DROP,
+    min_class_n: int = DEFAULT_MIN_CLASS_N,
+    min_images: int = DEFAULT_MIN_IMAGES,
+    override: str | None = None,
     reason: str | None = None,
     raise_on_refusal: bool = False,
     batch_size: int = 64,
@@ -170,184 +114,187 @@ def promote(
     """Make ``run`` the production model if it passes the deploy gate.
 
     The gate, on the fixed benchmark set (images flagged ``benchmark`` and
-    their near duplicates, whose class both the candidate and the production
-    run know):
+    their duplicates) minus every image the candidate's or production's
+    lineage trained or validated on:
 
-    1. a throw-away run is never promoted;
-    2. the candidate must have benchmark images for its classes;
-    3. its accuracy must be at least the production run's plus ``margin``;
-    4. no class may lose more than ``max_class_drop`` of accuracy (recall).
+    1. a throw-away run is never promoted, not even with an override;
+    2. at least ``min_images`` benchmark images must be left to compare on;
+    3. with no production run yet, the candidate becomes the first one;
+    4. otherwise both runs predict the benchmark images of the classes both
+       know and every check of :func:`imgcls.evaluation.gate_stats.gate_checks`
+       must pass: not worse beyond chance overall (exact one-sided McNemar at
+       ``alpha * 0.8``) and per class (Holm over the classes at ``alpha * 0.2``),
+       not below production by more than ``margin`` (when given), no class
+       with ``min_class_n`` images or more losing more than ``max_class_drop``.
+       Classes only the candidate knows are reported, not compared.
 
-    With no production run yet, rules 1-2 decide. Every attempt, accepted or
-    refused, is appended to ``runs/promotions.jsonl`` with its time, the
-    user's ``reason`` and the gate's reasons; an accepted one rewrites
-    ``runs/production.json`` ({"run_id", "promoted_at", "reason",
-    "benchmark_accuracy", "previous_run_id"}).
+    Every attempt is appended to ``runs/promotions.jsonl`` with its check
+    table, warnings, the user and the ``reason``; an accepted one rewrites
+    ``runs/production.json``.
 
     Args:
         workspace: The workspace whose production pointer and promotions log change.
         run: The candidate (run, id, folder, ``"latest"``).
-        margin: Required lead in accuracy (0.01 = one point); 0 means "at
-            least as good".
-        max_class_drop: Largest allowed per-class accuracy drop (0.2 = one of
-            the five benchmark images of a class); None skips the check.
+        alpha: Chance of refusing a candidate truly as good as production.
+        margin: Largest accuracy drop allowed, as a share (0.02 = two
+            points); None (default) checks no margin.
+        max_class_drop: Largest accuracy drop allowed for a class with at
+            least ``min_class_n`` benchmark images; None skips the check.
+        min_class_n: Benchmark images a class needs for ``max_class_drop``.
+        min_images: Fewest unseen benchmark images to decide on.
+        override: Promote even if checks fail, for this stated reason
+            (recorded with the failed checks and the user).
         reason: Why you promote (kept in the log and the pointer).
         raise_on_refusal: Raise :class:`PromotionRefused` instead of
-            returning a refused result (for scripts and the CLI).
+            returning a refused result (for scripts).
         batch_size: Images per inference batch.
 
     Returns:
         A :class:`PromotionResult`; ``bool(result)`` is ``result.accepted``
-        and ``print(result)`` explains it.
+        and ``print(result)`` shows the decision, the failed checks, every
+        check and the warnings.
 
     Raises:
         PromotionRefused: Refused and ``raise_on_refusal`` is set.
+        ValueError: A bad option.
     """
     ws = as_workspace(workspace)
     cand = load_run(run, workspace=ws)
-    margin = check_fraction(margin, "margin", fix="pass a share of accuracy (0.01 = one point)")
-    max_class_drop = check_fraction(max_class_drop, "max_class_drop", allow_none=True,
-                                    fix="pass a share of accuracy (0.2 = 20 points), or None to skip the check")
-    if reason is not None and not isinstance(reason, str):
-        raise ValueError(f"`reason` must be a string or None. Received: reason={reason!r}")
+    alpha, _, margin, max_class_drop, min_class_n = _checked(alpha, 0.2, margin, max_class_drop, min_class_n)
+    min_images = check_int(min_images, "min_images", 1, " (unseen benchmark images to decide on)")
+    batch_size = check_int(batch_size, "batch_size", 1)
+    for name, value in (("reason", reason), ("override", override)):
+        if value is not None and not (isinstance(value, str) and value.strip()):
+            raise ValueError(f"`{name}` must be a non-empty string or None. Received: {name}={value!r}")
     try:
         prod_id = production_run_id(ws)
     except ValueError:
         prod_id = None
-    notes: list[str] = []
+    result = PromotionResult(accepted=False, run_id=cand.run_id, previous_run_id=prod_id, alpha=alpha,
+                             margin=margin, max_class_drop=max_class_drop, min_class_n=min_class_n,
+                             reason=reason, user=_user(), time=isoformat(timespec="seconds"))
     prod: Run | None = None
     if prod_id is not None:
         try:
             prod = load_run(prod_id, workspace=ws)
         except RunNotFoundError:
-            notes.append(f"production.json names run {prod_id!r}, whose folder is missing; "
-                         "there was nothing to compare against.")
-    result = PromotionResult(accepted=False, run_id=cand.run_id, previous_run_id=prod_id, reasons=[],
-                             notes=notes, margin=margin, max_class_drop=max_class_drop,
-                             reason=reason, time=isoformat(timespec="seconds"))
+            result.warnings.append(f"production.json names run {prod_id!r}, whose folder is missing; "
+                                   "there was nothing to compare against.")
+    rows: list[dict] = []
 
-    def finish(accepted: bool) -> PromotionResult:
-        result.accepted = accepted
-        if accepted and prod_id != cand.run_id:
-            set_production(ws, cand.run_id, **{
-                "promoted_at": result.time,
-                "reason": reason,
-                "benchmark_accuracy": _jsonable(result.benchmark_accuracy),
-                "previous_run_id": prod_id,
-            })
+    def finish() -> PromotionResult:
+        result.checks = pd.DataFrame(rows, columns=CHECK_COLUMNS)
+        failed = result.checks[result.checks["result"] == "fail"]
+        result.reasons = [_reason(r, max_class_drop) for _, r in failed.iterrows()]
+        passed = not len(failed)
+        can_override = override is not None and not cand.throwaway
+        result.accepted = passed or can_override
+        result.override = override if (can_override and not passed) else None
+        if result.accepted and prod_id != cand.run_id:
+            fields = {"promoted_at": result.time, "reason": reason,
+                      "benchmark_accuracy": result.benchmark_accuracy, "previous_run_id": prod_id}
+            if result.override is not None:
+                fields.update(override=result.override, user=result.user, failed_checks=result.failed_checks)
+            set_production(ws, cand.run_id, **fields)
         append_promotion(ws, result.to_dict())
-        if not accepted and raise_on_refusal:
+        if not result.accepted and raise_on_refusal:
             raise PromotionRefused(result)
         return result
 
+    rows.append(_row("not a throw-away run", "run", None, np.nan, np.nan, passed=not cand.throwaway, detail=(
+        f"{cand.run_id!r} is a throw-away run (trained at a lowered cutoff to find images for classes just "
+        "under it); throw-away runs are never promoted, not even with an override. Train a regular run once "
+        "those classes reach the cutoff." if cand.throwaway else "a regular run")))
     if cand.throwaway:
-        result.reasons.append(
-            f"{cand.run_id!r} is a throw-away run (trained at a lowered cutoff to find images "
-            "for classes just under it); throw-away runs are never promoted. Train a regular run "
-            "once those classes reach the cutoff."
-        )
-        return finish(False)
+        return finish()
     if prod is not None and prod.run_id == cand.run_id:
-        result.reasons.append(f"{cand.run_id!r} is already the production model; nothing changed.")
+        result.summary = f"{cand.run_id!r} is already the production model; nothing changed."
         result.benchmark_accuracy = (read_production(ws) or {}).get("benchmark_accuracy")
-        return finish(True)
+        return finish()
 
-    catalog = _catalog(ws, splits=True)
-    c_kept, c_scores, _ = _benchmark_scores(cand, catalog, ws, batch_size)
-    if len(c_kept) == 0:
-        result.reasons.append(
-            f"There are no benchmark images for the classes of {cand.run_id!r}, so it cannot "
-            "be measured. Choose them with imgcls.library.choose_benchmark(Library(workspace))."
+    catalog = assign_splits(Library(ws).scan())
+    bench = split_rows(cand, "benchmark", workspace=ws, catalog=catalog)
+    seen = seen_hashes(cand) | (seen_hashes(prod) if prod is not None else set())
+    was_seen = bench["hash"].astype(str).isin(seen).to_numpy()
+    result.n_dropped = int(was_seen.sum())
+    if result.n_dropped:
+        who = f"{cand.run_id!r}" + (f" or {prod.run_id!r}" if prod is not None else "")
+        result.warnings.append(
+            f"{result.n_dropped} benchmark image(s) were in the train/val split of {who} or an ancestor "
+            "(flagged benchmark after training); they are left out of the comparison."
         )
-        return finish(False)
-    result.benchmark_accuracy, _ = _sub_accuracy(c_kept, c_scores, cand.classes, cand.classes)
-    leaked = set(c_kept["hash"].astype(str)) & _trained_on(cand, ws)
-    if leaked:
-        notes.append(
-            f"{len(leaked)} benchmark image(s) were in the train/val split of this run or one of "
-            "its ancestors (flagged benchmark after training), so its benchmark accuracy is optimistic."
-        )
-    if prod is None:
-        result.candidate_accuracy = result.benchmark_accuracy
-        result.compared_classes = list(cand.classes)
-        result.n_images = int(len(c_kept))
-        result.reasons.append(
-            f"No run is in production yet; {cand.run_id!r} becomes the first production model "
-            f"(benchmark accuracy {result.benchmark_accuracy:.1%} on {len(c_kept)} images)."
-        )
-        return finish(True)
-
-    common = sorted(set(cand.classes) & set(prod.classes))
-    added = sorted(set(cand.classes) - set(prod.classes))
-    lost = sorted(set(prod.classes) - set(cand.classes))
+    bench = bench[~was_seen].reset_index(drop=True)
+    common = list(cand.classes) if prod is None else sorted(set(cand.classes) & set(prod.classes))
+    added = [] if prod is None else sorted(set(cand.classes) - set(prod.classes))
+    lost = [] if prod is None else sorted(set(prod.classes) - set(cand.classes))
+    result.compared_classes, result.new_classes = common, added
     if added or lost:
-        notes.append(
+        result.warnings.append(
             f"The class lists differ, so the runs are compared on the {len(common)} classes both know"
-            + (f"; new in the candidate: {', '.join(added)}" if added else "")
+            + (f"; new in the candidate (reported, not compared): {', '.join(added)}" if added else "")
             + (f"; missing from the candidate: {', '.join(lost)}" if lost else "") + "."
         )
     if lost:
-        notes.append(f"Promoting drops class(es) {', '.join(lost)} from production.")
-    if not common:
-        result.reasons.append(
-            f"{cand.run_id!r} and the production run {prod.run_id!r} share no class, so the gate "
-            "cannot compare them on the benchmark set."
-        )
-        return finish(False)
-    p_kept, p_scores, _ = _benchmark_scores(prod, catalog, ws, batch_size)
-    c_acc, n_c = _sub_accuracy(c_kept, c_scores, cand.classes, common)
-    p_acc, n_p = _sub_accuracy(p_kept, p_scores, prod.classes, common)
-    if n_c == 0:
-        result.reasons.append("No benchmark image of the shared classes could be read.")
-        return finish(False)
-    if n_c != n_p:
-        notes.append(f"The runs read a different number of shared benchmark images ({n_c} vs {n_p}).")
-    result.candidate_accuracy, result.production_accuracy = c_acc, p_acc
-    result.compared_classes, result.n_images = common, n_c
+        result.warnings.append(f"Promoting drops class(es) {', '.join(lost)} from production.")
 
-    def recall(kept: pd.DataFrame, scores: np.ndarray, classes: list[str]) -> pd.DataFrame:
-        mask = kept["label"].isin(common).to_numpy()
-        pred = np.asarray(classes, dtype=object)[scores[mask].argmax(axis=1)]
-        pc = per_class_metrics(kept["label"].to_numpy()[mask], pred, sorted(set(classes) | set(common)))
-        return pc.loc[common, ["recall", "support"]]
-
-    c_pc = recall(c_kept, c_scores, cand.classes)
-    p_pc = recall(p_kept, p_scores, prod.classes)
-    per_class = pd.DataFrame({
-        "class": common,
-        "support": c_pc["support"].to_numpy(),
-        "candidate": c_pc["recall"].where(c_pc["support"] > 0).to_numpy(),
-        "production": p_pc["recall"].where(p_pc["support"] > 0).to_numpy(),
-    })
-    per_class["drop"] = per_class["production"] - per_class["candidate"]
-    result.per_class = per_class
-
-    ok = True
-    need = p_acc + margin
-    if c_acc + _TOL >= need:
-        result.reasons.append(
-            f"Benchmark accuracy {c_acc:.1%} vs production {p_acc:.1%} "
-            f"({(c_acc - p_acc) * 100:+.1f} points) on {n_c} images meets the required "
-            f"{'lead of ' + format(margin * 100, '.1f') + ' points' if margin else 'no-worse rule'}."
-        )
-    else:
-        ok = False
-        result.reasons.append(
-            f"Benchmark accuracy {c_acc:.1%} is below production's {p_acc:.1%}"
-            + (f" plus the margin of {margin * 100:.1f} points" if margin else "")
-            + f" ({(c_acc - p_acc) * 100:+.1f} points on {n_c} images of the {len(common)} shared classes)."
-        )
-    if max_class_drop is not None:
-        worse = per_class[per_class["drop"] > max_class_drop + _TOL].sort_values("drop", ascending=False)
-        if len(worse):
-            ok = False
-            shown = ", ".join(
-                f"{r['class']} {r['production']:.0%} -> {r['candidate']:.0%}" for _, r in worse.iterrows()
-            )
-            result.reasons.append(
-                f"{len(worse)} class(es) lose more than the allowed {max_class_drop:.0%} of accuracy: "
-                f"{shown}. Look at these classes' images, or pass a larger max_class_drop."
-            )
+    c_ok = _correct(cand, bench, batch_size) if len(bench) else pd.DataFrame(columns=["path", "hash", "label",
+                                                                                      "correct"])
+    if len(c_ok):
+        result.benchmark_accuracy = float(c_ok["correct"].mean())
+    compared = c_ok[c_ok["label"].isin(common)]
+    if prod is not None and len(compared):
+        p_ok = _correct(prod, bench[bench["label"].isin(common)], batch_size)
+        compared = compared.merge(p_ok[["path", "correct"]], on="path", suffixes=("", "_production"))
+    n = len(compared)
+    result.n_images = n
+    enough = n >= min_images
+    rows.append(_row(
+        f"at least {min_images} unseen benchmark images", "all", n, np.nan, np.nan, passed=enough,
+        detail=(f"{n} images of the {len(common)} compared classes"
+                + (f"; {result.n_dropped} left out because a run trained on them" if result.n_dropped else "")),
+    ))
+    if not enough:
+        if prod is not None and not common:
+            result.summary = (f"{cand.run_id!r} and the production run {prod.run_id!r} share no class, so the gate "
+                              "cannot compare them on the benchmark set.")
+        elif not len(c_ok) and not result.n_dropped:
+            result.summary = (f"There are no benchmark images for the classes of {cand.run_id!r}, so it cannot be "
+                              "measured. Choose them with `imgcls benchmark init` (every training does it first).")
         else:
-            result.reasons.append(f"No class loses more than {max_class_drop:.0%} of accuracy.")
-    return finish(ok)
+            result.summary = (f"Only {n} benchmark images are left to compare on. Train a run that has not seen "
+                              "them (a training holds the benchmark set out), or promote with an override.")
+        return finish()
+    if prod is None:
+        result.candidate_accuracy = result.benchmark_accuracy
+        result.summary = (f"No run is in production yet; {cand.run_id!r} becomes the first production model "
+                          f"(benchmark accuracy {result.benchmark_accuracy:.1%} on {len(c_ok)} unseen images).")
+        return finish()
+
+    table, warnings = gate_checks(compared["label"], compared["correct_production"], compared["correct"],
+                                  alpha=alpha, margin=margin, max_class_drop=max_class_drop,
+                                  min_class_n=min_class_n)
+    rows += table.to_dict("records")
+    result.warnings += warnings
+    result.candidate_accuracy = float(compared["correct"].mean())
+    result.production_accuracy = float(compared["correct_production"].mean())
+    per = compared.groupby("label").agg(support=("correct", "size"), candidate=("correct", "mean"),
+                                        production=("correct_production", "mean"))
+    per = per.reindex(common)
+    result.per_class = pd.DataFrame({"class": common, "support": per["support"].fillna(0).astype(int).to_numpy(),
+                                     "candidate": per["candidate"].to_numpy(),
+                                     "production": per["production"].to_numpy()})
+    result.per_class["drop"] = result.per_class["production"] - result.per_class["candidate"]
+    for k in added:
+        mine = c_ok[c_ok["label"] == k]
+        result.warnings.append(
+            f"New class {k}: {int(mine['correct'].sum())}/{len(mine)} unseen benchmark images right "
+            "(reported, not compared)." if len(mine) else f"New class {k} has no unseen benchmark image yet."
+        )
+    empty = [k for k in common if not per.loc[k, "support"] > 0]  # NaN: no image left
+    if empty:
+        result.warnings.append(f"No unseen benchmark image for class(es) {', '.join(empty)}: not judged.")
+    d = result.delta or 0.0
+    result.summary = (f"Benchmark accuracy {result.candidate_accuracy:.1%} vs production "
+                      f"{result.production_accuracy:.1%} ({d * 100:+.1f} points) on {n} images of "
+                      f"{len(common)} classes.")
+    return finish()

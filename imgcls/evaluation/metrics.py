@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imgcls.core.calibration import DEFAULT_CALIBRATION_BINS, calibration_edges, confidence_buckets
 from imgcls.core.checks import check_int
+from imgcls.core.scores import calibrate
 from imgcls.core.scores import top_k as _rank
 
 __all__ = [
@@ -34,10 +36,6 @@ __all__ = [
     "expected_calibration_error",
     "metrics_from_scores",
 ]
-
-#: Confidence buckets of :func:`calibration_table` (right-closed, first one includes 0).
-DEFAULT_CALIBRATION_BINS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-
 
 def _check_classes(classes: Any) -> list[str]:
     if isinstance(classes, str) or classes is None:
@@ -287,23 +285,6 @@ def most_confused_pairs(
     return df.astype({"a_as_b": "int64", "b_as_a": "int64", "count": "int64", "rate": float})
 
 
-def _bins(bins: Any) -> np.ndarray:
-    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
-        if bins < 1:
-            raise ValueError(f"`bins` must be an int >= 1 or a list of edges. Received: bins={bins!r}")
-        return np.linspace(0.0, 1.0, int(bins) + 1)
-    try:
-        edges = np.asarray([float(b) for b in bins])
-    except (TypeError, ValueError):
-        edges = None
-    if edges is None or len(edges) < 2 or np.any(np.diff(edges) <= 0) or edges[0] < 0 or edges[-1] > 1:
-        raise ValueError(
-            "`bins` must be an int >= 1 (equal-width buckets on [0, 1]) or increasing "
-            f"edges within [0, 1], e.g. (0, 0.5, 0.7, 0.9, 1). Received: bins={bins!r}"
-        )
-    return edges
-
-
 def calibration_table(
     y_true: Sequence[Any],
     scores: Any,
@@ -331,15 +312,14 @@ def calibration_table(
     classes = _check_classes(classes)
     t = _labels(y_true, classes, "y_true")
     arr = _scores(scores, classes, len(t))
-    edges = _bins(bins)
+    edges = calibration_edges(bins)
     if len(t):
         pred = np.asarray(classes, dtype=object)[arr.argmax(axis=1)]
         conf = arr.max(axis=1)
     else:
         pred, conf = np.array([], dtype=object), np.array([], dtype=float)
     correct = (pred == t).astype(float)
-    # Bucket i holds lower < conf <= upper (the first also conf == lower).
-    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, len(edges) - 2)
+    which = confidence_buckets(conf, edges)  # lower < conf <= upper (the first also conf == lower)
     rows = []
     for i in range(len(edges) - 1):
         mask = which == i
@@ -378,6 +358,7 @@ def metrics_from_scores(
     top_k: int = 3,
     bins: Any = DEFAULT_CALIBRATION_BINS,
     top_pairs: int | None = 10,
+    temperature: float | None = None,
 ) -> dict[str, Any]:
     """Every metric of :func:`imgcls.evaluation.evaluate` from labels and scores (no model needed).
 
@@ -388,6 +369,13 @@ def metrics_from_scores(
         top_k: For top-k accuracy.
         bins: Calibration buckets (see :func:`calibration_table`).
         top_pairs: Most-confused pairs to keep.
+        temperature: The run's fitted temperature (:attr:`imgcls.runs.Run.temperature`):
+            ``scores`` are then the model's raw probabilities, ``calibration``
+            and ``ece`` describe the calibrated scores
+            (:func:`imgcls.core.scores.calibrate`), and the result also holds
+            ``calibration_raw`` and ``summary["ece_raw"]`` (before scaling)
+            and ``summary["temperature"]``. Predictions, accuracy and top-k
+            do not change (scaling keeps the order of the classes).
 
     Returns:
         ``{"summary": {n, accuracy, top_k_accuracy, k, macro_precision,
@@ -401,7 +389,7 @@ def metrics_from_scores(
     pred = np.asarray(classes, dtype=object)[arr.argmax(axis=1)] if len(t) else np.array([], dtype=object)
     per_class = per_class_metrics(t, pred, classes)
     present = per_class[per_class["support"] > 0]
-    calib = calibration_table(t, arr, classes, bins=bins)
+    calib = calibration_table(t, calibrate(arr, temperature), classes, bins=bins)
     summary = {
         "n": int(len(t)),
         "accuracy": accuracy(t, pred),
@@ -412,13 +400,19 @@ def metrics_from_scores(
         "macro_f1": float(present["f1"].mean()) if len(present) else float("nan"),
         "ece": expected_calibration_error(calib),
     }
-    return {
+    out = {
         "summary": summary,
         "per_class": per_class,
         "confusion": confusion_matrix(t, pred, classes),
         "confused_pairs": most_confused_pairs(t, pred, classes, top=top_pairs),
         "calibration": calib,
     }
+    if temperature is not None:
+        raw = calibration_table(t, arr, classes, bins=bins)
+        summary["ece_raw"] = expected_calibration_error(raw)
+        summary["temperature"] = float(temperature)
+        out["calibration_raw"] = raw
+    return out
 
 
 def _sub_accuracy(kept: pd.DataFrame, scores: np.ndarray, classes: list[str],

@@ -16,6 +16,14 @@ The workspace is optional wherever a run is given as a :class:`~imgcls.runs.Run`
 or a run folder: a run folder lives in ``<workspace>/runs/``. A run id,
 ``"production"`` or ``"latest"`` needs ``workspace=``.
 
+**Scores are calibrated.** A run that stores a temperature
+(:attr:`imgcls.runs.Run.temperature`, fitted on its validation split at the
+end of training) has its probabilities shown through
+:func:`imgcls.core.scores.calibrate`, so a confidence of 0.9 means right about
+9 times in 10; ``raw=True`` (:func:`predict_scores`) and the ``raw_confidence``
+column (:func:`predict_table`) keep the model's own scores. Runs without a
+temperature show raw scores, as before.
+
 TensorFlow is imported only when a model has to predict (:func:`predict_scores`).
 """
 
@@ -29,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from imgcls.core.checks import check_int
+from imgcls.core.scores import calibrate
 from imgcls.core.workspace import UNKNOWN_CLASS, Workspace, as_workspace
 from imgcls.evaluation.metrics import top_k_labels
 from imgcls.runs import Run, RunNotFoundError, load_run
@@ -158,6 +167,7 @@ def predict_scores(
     *,
     workspace: Workspace | str | os.PathLike | None = None,
     batch_size: int = 64,
+    raw: bool = False,
 ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     """Run the model over ``rows`` and return its class probabilities.
 
@@ -166,12 +176,14 @@ def predict_scores(
         rows: DataFrame with at least ``path`` (optional ``turns``).
         workspace: Needed when ``run`` is a run id.
         batch_size: Images per batch.
+        raw: Return the model's own softmax probabilities instead of the
+            calibrated ones (the same for a run without a temperature).
 
     Returns:
         ``(kept, scores, skipped)``: the rows that could be decoded (index
         reset), their ``(len(kept), num_classes)`` probabilities in the order
-        of ``run.classes``, and the files that could not be read
-        [path, reason].
+        of ``run.classes`` (calibrated with the run's temperature unless
+        ``raw``), and the files that could not be read [path, reason].
     """
     from imgcls.inputs import make_inference_dataset
 
@@ -194,19 +206,22 @@ def predict_scores(
         out[idx] = probs
         seen[idx] = True
     kept = rows[seen].reset_index(drop=True)
-    return kept, out[seen], pd.DataFrame(skipped, columns=["path", "reason"])
+    scores = out[seen] if raw else calibrate(out[seen], run.temperature)
+    return kept, scores, pd.DataFrame(skipped, columns=["path", "reason"])
 
 
-def _benchmark_scores(run: Run, catalog: pd.DataFrame, ws: Workspace,
-                      batch_size: int) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+def _benchmark_scores(run: Run, catalog: pd.DataFrame, ws: Workspace, batch_size: int,
+                      *, raw: bool = False) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     """:func:`predict_scores` of ``run`` on its benchmark rows of ``catalog``."""
     rows = split_rows(run, "benchmark", workspace=ws, catalog=catalog)
-    return predict_scores(run, rows, batch_size=batch_size)
+    return predict_scores(run, rows, batch_size=batch_size, raw=raw)
 
 
-def _table(kept: pd.DataFrame, scores: np.ndarray, classes: list[str], top_k: int) -> pd.DataFrame:
-    """The per-image prediction table of :func:`predict_table` from rows and their scores."""
+def _table(kept: pd.DataFrame, raw_scores: np.ndarray, classes: list[str], top_k: int,
+           *, temperature: float | None = None) -> pd.DataFrame:
+    """The per-image prediction table of :func:`predict_table` from rows and their raw scores."""
     k = min(check_int(top_k, "top_k"), len(classes))
+    scores = calibrate(raw_scores, temperature)
     names, values = top_k_labels(scores, classes, top_k=k) if len(kept) else (
         np.empty((0, k), dtype=object), np.empty((0, k)))
     table = pd.DataFrame({
@@ -217,6 +232,8 @@ def _table(kept: pd.DataFrame, scores: np.ndarray, classes: list[str], top_k: in
     })
     table["predicted"] = names[:, 0] if len(kept) else pd.Series(dtype=object)
     table["confidence"] = values[:, 0] if len(kept) else pd.Series(dtype=float)
+    table["raw_confidence"] = (raw_scores[np.arange(len(kept)), np.argmax(scores, axis=1)]
+                               if len(kept) else pd.Series(dtype=float))
     table["correct"] = (table["predicted"] == table["label"]).astype(bool)
     idx = {c: i for i, c in enumerate(classes)}
     pos = table["label"].map(idx)
@@ -258,16 +275,21 @@ def predict_table(
         batch_size: Images per inference batch.
 
     Returns:
-        DataFrame [path, relpath, split, label, predicted, confidence, correct,
-        true_score, top1_class, top1_score, ..., topk_class, topk_score,
-        in_top_k]; ``true_score`` is the probability given to the true class
-        (NaN if the run does not know that class). Files that could not be
-        decoded are left out and listed in ``table.attrs["skipped"]``.
+        DataFrame [path, relpath, split, label, predicted, confidence,
+        raw_confidence, correct, true_score, top1_class, top1_score, ...,
+        topk_class, topk_score, in_top_k]; the scores are calibrated with the
+        run's temperature (``raw_confidence`` is the model's own top score;
+        equal to ``confidence`` for a run without a temperature);
+        ``true_score`` is the probability given to the true class (NaN if the
+        run does not know that class). Files that could not be decoded are
+        left out and listed in ``table.attrs["skipped"]``; ``attrs`` also
+        holds ``run_id`` and ``temperature``.
     """
     run, ws = _run_and_workspace(run, workspace)
     data = _rows_arg(rows) if rows is not None else split_rows(run, split, workspace=ws)
-    kept, scores, skipped = predict_scores(run, data, batch_size=batch_size)
-    table = _table(kept, scores, run.classes, top_k)
+    kept, scores, skipped = predict_scores(run, data, batch_size=batch_size, raw=True)
+    table = _table(kept, scores, run.classes, top_k, temperature=run.temperature)
     table.attrs["skipped"] = skipped
     table.attrs["run_id"] = run.run_id
+    table.attrs["temperature"] = run.temperature
     return table

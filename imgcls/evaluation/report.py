@@ -65,10 +65,15 @@ def evaluate(
     Returns:
         A dict: ``run_id``, ``split``, ``classes`` (the run's),
         ``summary`` (dict: n, accuracy, top_k_accuracy, k, macro_precision,
-        macro_recall, macro_f1, ece, n_skipped, n_unknown_class) and the
-        DataFrames ``per_class``, ``confusion``, ``confused_pairs``,
-        ``calibration``, ``predictions`` (see :func:`imgcls.evaluation.predict_table`)
-        and ``skipped``. Images whose true class the run does not know (only
+        macro_recall, macro_f1, ece, ece_raw, temperature, n_skipped,
+        n_unknown_class) and the DataFrames ``per_class``, ``confusion``,
+        ``confused_pairs``, ``calibration``, ``calibration_raw``,
+        ``predictions`` (see :func:`imgcls.evaluation.predict_table`) and
+        ``skipped``. Scores are calibrated with the run's temperature
+        (:attr:`imgcls.runs.Run.temperature`): ``calibration`` and ``ece``
+        describe the calibrated scores, ``calibration_raw`` and ``ece_raw``
+        the model's own (the same tables for a run without a temperature,
+        whose ``temperature`` is None). Images whose true class the run does not know (only
         possible with ``rows``) count as wrong in accuracy and are left out of
         the per-class tables.
 
@@ -90,21 +95,26 @@ def evaluate(
             f"No images to evaluate run {run.run_id!r} on (split={split_name!r}, "
             f"classes={list(classes) if classes is not None else run.classes}). {hint}"
         )
-    kept, scores, skipped = predict_scores(run, data, batch_size=batch_size)
+    kept, scores, skipped = predict_scores(run, data, batch_size=batch_size, raw=True)
     return _evaluation(run, split_name, kept, scores, skipped, top_k=top_k, bins=bins,
                        top_pairs=top_pairs, save=save)
 
 
 def _evaluation(run: Run, split: str, kept: pd.DataFrame, scores: np.ndarray, skipped: pd.DataFrame,
                 *, top_k: int, bins: Any, top_pairs: int | None, save: bool) -> dict[str, Any]:
-    """The :func:`evaluate` dict from a run's scores on ``kept``."""
+    """The :func:`evaluate` dict from a run's raw scores on ``kept`` (calibrated here)."""
     classes = run.classes
-    table = _table(kept, scores, classes, top_k)
+    temperature = run.temperature
+    table = _table(kept, scores, classes, top_k, temperature=temperature)
     table.attrs["skipped"] = skipped
+    table.attrs["temperature"] = temperature
     known = table["label"].isin(classes).to_numpy()
     result = metrics_from_scores(table["label"][known], scores[known], classes, top_k=top_k, bins=bins,
-                                 top_pairs=top_pairs)
+                                 top_pairs=top_pairs, temperature=temperature)
     summary = result["summary"]
+    if temperature is None:  # the same shape for every run: nothing to calibrate
+        summary["ece_raw"], summary["temperature"] = summary["ece"], None
+        result["calibration_raw"] = result["calibration"]
     if not known.all():  # unknown true classes: always wrong
         summary["accuracy"] = float(table["correct"].mean())
         summary["top_k_accuracy"] = float(table["in_top_k"].mean())
@@ -112,7 +122,8 @@ def _evaluation(run: Run, split: str, kept: pd.DataFrame, scores: np.ndarray, sk
     summary["n_skipped"] = int(len(skipped))
     summary["n_unknown_class"] = int((~known).sum())
     out = {"run_id": run.run_id, "split": split, "classes": list(classes), "summary": summary,
-           **{key: result[key] for key in ("per_class", "confusion", "confused_pairs", "calibration")},
+           **{key: result[key] for key in ("per_class", "confusion", "confused_pairs", "calibration",
+                                           "calibration_raw")},
            "predictions": table, "skipped": skipped}
     if save and split in SPLIT_CHOICES:
         run.update_metrics({split: {key: _jsonable(v) for key, v in summary.items()}})
@@ -178,7 +189,7 @@ def compare_runs(
     summary, evals = [], {}
     per_class = pd.DataFrame(index=pd.Index(union, name="class"))
     for run in runs:
-        kept, scores, skipped = _benchmark_scores(run, catalog, ws, batch_size)
+        kept, scores, skipped = _benchmark_scores(run, catalog, ws, batch_size, raw=True)
         if len(kept) == 0:
             raise ValueError(
                 f"Run {run.run_id!r} has no benchmark images for its classes. Choose them with "

@@ -16,6 +16,23 @@ from imgcls.experiments.headswap import (
     read_headswap_benchmark,
     summarize_headswap,
 )
+from imgcls.experiments.lineage import (
+    PLAN_COLUMNS,
+    QUICK_LINEAGE,
+    REDUCED_LINEAGE,
+    lineage_experiment,
+    lineage_plan,
+)
+from imgcls.experiments.lineage_plots import plot_lineage_accuracy, plot_lineage_compute, plot_lineage_epochs
+from imgcls.experiments.lineage_table import (
+    LINEAGE_COLUMNS,
+    WRITEUP_LINEAGE,
+    lineage_table,
+    lineage_verdict,
+    read_lineage_benchmark,
+    run_record,
+    summarize_lineage,
+)
 from imgcls.experiments.plots import plot_bakeoff, plot_learning_curves
 
 __all__ = [
@@ -29,4 +46,19 @@ __all__ = [
     "headswap_speed_table",
     "read_headswap_benchmark",
     "plot_learning_curves",
+    "PLAN_COLUMNS",
+    "QUICK_LINEAGE",
+    "REDUCED_LINEAGE",
+    "lineage_plan",
+    "lineage_experiment",
+    "LINEAGE_COLUMNS",
+    "WRITEUP_LINEAGE",
+    "run_record",
+    "lineage_table",
+    "summarize_lineage",
+    "lineage_verdict",
+    "read_lineage_benchmark",
+    "plot_lineage_epochs",
+    "plot_lineage_accuracy",
+    "plot_lineage_compute",
 ]

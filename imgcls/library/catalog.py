@@ -8,11 +8,14 @@ Facts about an image that must survive moves and renames (staged or synthetic,
 a needed 90-degree turn, benchmark membership) are keyed by the image's content
 hash in ``flags.csv`` (see :mod:`imgcls.library.flags`).
 
-Label operations (add, move, send to unknown, discard to trash, undo) are
-atomic, never overwrite, never delete and are journaled: see
-:mod:`imgcls.library.journal`. Duplicates are found by
-:mod:`imgcls.library.duplicates`; scans are cached by
-:mod:`imgcls.library.scancache`.
+Any number of processes may read a library at once; changes (label
+operations, flags, crash recovery) are made under the workspace lock
+(:mod:`imgcls.core.lock`), one writer at a time. Label operations (add, move,
+send to unknown, discard to trash, undo, class rename and merge) are atomic,
+never overwrite, never delete and are journaled: see
+:mod:`imgcls.library.labels` and :mod:`imgcls.library.journal`. Scans are
+:mod:`imgcls.library.scan`'s; duplicates are found by
+:mod:`imgcls.library.duplicates`.
 
 This module never imports TensorFlow.
 """
@@ -28,67 +31,40 @@ import pandas as pd
 
 from imgcls.core import (
     UNKNOWN_CLASS,
-    ImageError,
     Workspace,
     as_workspace,
     check_int,
+    check_number,
     file_hash,
-    iter_image_files,
-    read_image,
 )
+from imgcls.core.lock import WorkspaceLock
+from imgcls.core.upgrade import ensure_current_format
+from imgcls.library.duplicates import NEAR_DUPLICATE_DISTANCE, duplicate_table
 from imgcls.library.flags import FLAG_COLUMNS, check_turns, join_flags, read_flags, update_flags
-from imgcls.library.duplicates import NEAR_DUPLICATE_DISTANCE, duplicate_groups, duplicate_table, phash
-from imgcls.library.journal import Journal, is_inside, new_batch_id
-from imgcls.library.names import validate_class_name
-from imgcls.library.scancache import ScanCache
+from imgcls.library.journal import Journal
+from imgcls.library.labels import LabelOperations
+from imgcls.library.scan import CATALOG_COLUMNS, iter_library_files, scan_catalog
 
 __all__ = ["Library", "CATALOG_COLUMNS", "count_changes"]
 
-#: Columns of the catalog returned by :meth:`Library.scan`.
-CATALOG_COLUMNS = [
-    "path",
-    "relpath",
-    "label",
-    "hash",
-    "bytes",
-    "width",
-    "height",
-    "readable",
-    "error",
-    "phash",
-    "group",
-    "staged",
-    "turns",
-    "benchmark",
-]
 
-
-def _inspect(path: Path, root: Path, max_pixels: int) -> tuple:
-    """(hash, width, height, readable, error, phash) for one file."""
-    try:
-        digest = file_hash(path)
-    except ImageError as exc:
-        return ("", 0, 0, 0, exc.reason, "")
-    except OSError as exc:
-        return ("", 0, 0, 0, f"cannot read file: {exc.strerror or exc}", "")
-    try:
-        pixels = read_image(path, max_pixels=max_pixels, root=root)
-    except ImageError as exc:
-        return (digest, 0, 0, 0, exc.reason, "")
-    return (digest, int(pixels.shape[1]), int(pixels.shape[0]), 1, "", phash(pixels))
-
-
-class Library:
+class Library(LabelOperations):
     """The labelled library of one workspace.
 
     Owns the catalog of the last scan and the hash-keyed flags; label moves go
-    through the workspace's :class:`~imgcls.library.journal.Journal`.
-    Opening a library creates the workspace's folders if missing and finishes
-    or rolls back moves a crash interrupted (listed in ``recovered_``).
+    through the workspace's :class:`~imgcls.library.journal.Journal` (see
+    :class:`~imgcls.library.labels.LabelOperations` for them). Opening a
+    library creates the workspace's folders if missing, checks the workspace
+    format (upgrading an older one, listed in ``upgraded_``) and, if no other
+    process is writing right now, finishes or rolls back moves a crash
+    interrupted (listed in ``recovered_``). It never waits for the lock
+    unless an upgrade is needed.
 
     Args:
         workspace: A :class:`~imgcls.core.Workspace` or a folder path.
         near_distance: Perceptual-hash distance (bits of 64) for near duplicates.
+        lock_timeout: Seconds a change waits for another writer's lock
+            (default ``$IMGCLS_LOCK_TIMEOUT`` or 60).
 
     Example:
         >>> lib = Library("my-project")
@@ -97,33 +73,50 @@ class Library:
         >>> lib.undo()
     """
 
-    def __init__(self, workspace: Workspace | str | os.PathLike, *, near_distance: int = NEAR_DUPLICATE_DISTANCE):
+    def __init__(self, workspace: Workspace | str | os.PathLike, *, near_distance: int = NEAR_DUPLICATE_DISTANCE,
+                 lock_timeout: float | None = None):
         self.workspace = as_workspace(workspace, must_exist=False).ensure()
         self.near_distance = check_int(near_distance, "near_distance", low=0)
+        self.lock_timeout = check_number(lock_timeout, "lock_timeout", low=0, allow_none=True,
+                                         fix="pass the seconds to wait for another writer")
         self._catalog: pd.DataFrame | None = None
         self._journal = Journal(self.workspace)
-        self.recovered_: list[dict] = self._journal.recover()
+        self._lock = WorkspaceLock(self.workspace.root, timeout=self.lock_timeout)
+        self.upgraded_: list[str] = ensure_current_format(self.workspace, timeout=self.lock_timeout)
+        self.recovered_: list[dict] = []
+        # Recovery only with the lock, taken without waiting: if someone is writing,
+        # their move in flight is not a crashed one. Under the lock protocol only the
+        # journal's last operation can be left open (its writer died), so a look at its
+        # end suffices; after a format upgrade the whole journal is checked once.
+        if (self.upgraded_ or self._journal.needs_recovery()) and self._lock.acquire(blocking=False):
+            try:
+                self.recovered_ = self._journal.recover()
+            finally:
+                self._lock.release()
 
     # ------------------------------------------------------------------ scan
     def iter_files(self) -> Iterator[tuple[Path, str]]:
-        """Yield ``(path, label)`` for every image file under ``library/<label>/``, sorted."""
-        lib = self.workspace.library
-        with os.scandir(lib) as entries:
-            folders = sorted(
-                e.name for e in entries
-                if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
-            )
-        for label in folders:
-            for path in iter_image_files(lib / label, recursive=True):
+        """Yield ``(path, label)`` for every image file under ``library/<label>/``, sorted.
+
+        Symbolic links that are not followed (leaving the folder, dangling)
+        are left out here; :meth:`scan` lists them with the reason.
+        """
+        for path, label, problem in iter_library_files(self.workspace):
+            if not problem:
                 yield path, label
 
     def scan(self, *, progress: bool = False) -> pd.DataFrame:
         """Scan ``library/`` and return the catalog (one row per image file).
 
-        Hashes, sizes and readability are cached by (path, size, mtime) in
-        ``.imgcls/scan_cache.sqlite``; a rescan of an unchanged library reads
-        no image.  Unreadable files are rows with ``readable=False`` and the
-        reason in ``error``; they never stop the scan.
+        Reading only: no lock is taken. Hashes, sizes and readability are
+        cached by (path, size, mtime) in ``.imgcls/scan_cache.sqlite``; a
+        rescan of an unchanged library reads no image. Unreadable files are
+        rows with ``readable=False`` and the reason in ``error``; so are
+        symbolic links to files, never followed out of ``library/`` ("symbolic
+        link leaving the folder", "dangling link"). Nothing stops the scan.
+        A class folder that is a symbolic link is not entered, and classes
+        whose names look alike (``Cat``/``cat``) are warned about; both are
+        listed in ``attrs`` (``linked_folders``, ``look_alike_classes``).
 
         Args:
             progress: Show a tqdm progress bar.
@@ -131,54 +124,8 @@ class Library:
         Returns:
             DataFrame with :data:`CATALOG_COLUMNS`.
         """
-        ws = self.workspace
-        root = ws.library
-        cache = ScanCache(ws.cache_dir / "scan_cache.sqlite")
-        records: list[tuple] = []
-        pending: list[tuple] = []
-        files: Iterable = self.iter_files()
-        if progress:
-            from tqdm.auto import tqdm
-
-            files = tqdm(files, desc="scanning library", unit="img")
-        root_prefix = len(str(root)) + 1
-        cached_label, cached = None, {}
-        try:
-            for path, label in files:
-                spath = str(path)
-                rel = spath[root_prefix:].replace(os.sep, "/")
-                try:
-                    st = os.lstat(spath)
-                except OSError as exc:
-                    records.append((spath, rel, label, "", 0, 0, 0, False, f"cannot stat: {exc}", ""))
-                    continue
-                size, mtime = int(st.st_size), int(st.st_mtime_ns)
-                if label != cached_label:
-                    cached_label, cached = label, cache.folder(label)
-                row = cached.get(rel)
-                hit = row[2:] if row is not None and row[0] == size and row[1] == mtime else None
-                if hit is None:
-                    hit = _inspect(path, root, ws.max_pixels)
-                    pending.append((rel, size, mtime, *hit))
-                    if len(pending) >= 500:
-                        cache.put_many(pending)
-                        pending.clear()
-                digest, w, h, ok, err, ph = hit
-                records.append((spath, rel, label, digest, size, w, h, bool(ok), err or "", ph or ""))
-            if pending:
-                cache.put_many(pending)
-            cached = {}
-            cat = pd.DataFrame.from_records(
-                records,
-                columns=["path", "relpath", "label", "hash", "bytes", "width", "height", "readable", "error", "phash"],
-            )
-            del records
-            cat["group"] = duplicate_groups(cat, max_distance=self.near_distance, cache=cache)
-        finally:
-            cache.close()
-        cat = cat.astype({"bytes": "int64", "width": "int64", "height": "int64", "readable": bool})
-        cat = join_flags(cat, self.flags())
-        self._catalog = cat[CATALOG_COLUMNS].reset_index(drop=True)
+        self._catalog = scan_catalog(self.workspace, near_distance=self.near_distance, flags=self.flags(),
+                                     progress=progress)
         return self._catalog
 
     @property
@@ -254,7 +201,7 @@ class Library:
         """Set flags on images, given as paths or content hashes.
 
         Flags are stored by content hash, so they follow an image through moves
-        and renames.
+        and renames. Written under the workspace lock.
 
         Args:
             images: Paths of image files or content hashes (one or many).
@@ -268,10 +215,13 @@ class Library:
         check_turns(turns)  # before hashing anything
         if isinstance(images, (str, os.PathLike)):
             images = [images]
-        hashes = [self._to_hash(x) for x in images]
-        out = update_flags(self.workspace, hashes, staged=staged, turns=turns, benchmark=benchmark)
+        with self.writing():
+            hashes = [self._to_hash(x) for x in images]
+            out = update_flags(self.workspace, hashes, staged=staged, turns=turns, benchmark=benchmark)
         if self._catalog is not None:
+            attrs = dict(self._catalog.attrs)
             self._catalog = join_flags(self._catalog.drop(columns=list(FLAG_COLUMNS)), out)[CATALOG_COLUMNS]
+            self._catalog.attrs.update(attrs)
         return out
 
     def _to_hash(self, x) -> str:
@@ -300,173 +250,6 @@ class Library:
             member has the same content, else ``"near"``.
         """
         return duplicate_table(self.catalog, near=near)
-
-    # ------------------------------------------------------- label operations
-    def _resolve(self, path: str | os.PathLike) -> Path:
-        p = Path(os.fspath(path)).expanduser()
-        if not p.is_absolute():
-            candidates = [Path.cwd() / p, self.workspace.root / p, self.workspace.library / p]
-            p = next((c for c in candidates if os.path.lexists(c)), candidates[0])
-        return p
-
-    def _check_source(self, path: str | os.PathLike, *, within: tuple[Path, ...]) -> Path:
-        p = self._resolve(path)
-        if not os.path.lexists(p):
-            raise FileNotFoundError(f"No image at {os.fspath(path)!r} (looked at {str(p)!r}).")
-        if p.is_symlink() or not p.is_file():
-            raise ValueError(f"{str(p)!r} is not a regular image file; only regular files can be moved.")
-        if within and not any(is_inside(p, w) for w in within):
-            names = ", ".join(str(w) for w in within)
-            raise ValueError(f"{str(p)!r} is outside {names}; label operations only move files inside the workspace.")
-        return p
-
-    def journal(self) -> pd.DataFrame:
-        """Every label operation ever made, for audit.
-
-        Returns:
-            One row per completed operation: [id, batch, time, op, src, dst,
-            hash, label, undone] (:data:`~imgcls.library.JOURNAL_COLUMNS`).
-        """
-        return self._journal.table()
-
-    def _transfer(self, src: Path, folder: Path, **kwargs) -> Path:
-        dst = self._journal.transfer(src, folder, **kwargs)
-        self._catalog = None
-        return dst
-
-    def add(self, paths: Iterable[str | os.PathLike] | str | os.PathLike, label: str, *,
-            move: bool = False) -> list[Path]:
-        """Add images to class ``label`` (a new name creates its folder).
-
-        Args:
-            paths: Image files anywhere (copied) or inside the workspace's
-                ``unlabelled/`` (moved with ``move=True``).
-            label: Target class; validated.
-            move: Move instead of copy. Only for files inside the workspace.
-
-        Returns:
-            The new paths, in order.
-        """
-        label = validate_class_name(label)
-        if isinstance(paths, (str, os.PathLike)):
-            paths = [paths]
-        ws = self.workspace
-        batch = new_batch_id()
-        out = []
-        for p in paths:
-            src = self._check_source(p, within=(ws.root,) if move else ())
-            self._check_readable(src)
-            out.append(self._transfer(src, ws.library / label, op="add", label=label,
-                                      batch=batch, keep_source=not move))
-        return out
-
-    def _check_readable(self, src: Path) -> None:
-        try:
-            read_image(src, max_pixels=self.workspace.max_pixels)
-        except ImageError as exc:
-            raise ValueError(f"Not adding {str(src)!r}: {exc.reason}. Only readable images enter the library.") from None
-
-    def move(self, path: str | os.PathLike, label: str, *, batch: str | None = None) -> Path:
-        """Move a library image to class ``label`` (a new name creates its folder).
-
-        Args:
-            path: An image in ``library/``, ``unlabelled/`` or ``trash/``
-                (absolute, or relative to the current folder, the workspace or
-                ``library/``).
-            label: Target class; validated.
-            batch: Batch id to undo it together with others (default: its own).
-
-        Returns:
-            The new path (a free name if the old one is taken there).
-        """
-        label = validate_class_name(label)
-        ws = self.workspace
-        src = self._check_source(path, within=(ws.library, ws.unlabelled, ws.trash))
-        return self._transfer(src, ws.library / label, op="move", label=label, batch=batch or new_batch_id())
-
-    def to_unknown(self, path: str | os.PathLike, *, batch: str | None = None) -> Path:
-        """Send an image to ``library/unknown/``: good, but nobody can name it yet.
-
-        Args:
-            path: The image (as for :meth:`move`).
-            batch: Batch id to undo it together with others.
-
-        Returns:
-            The new path.
-        """
-        return self.move(path, UNKNOWN_CLASS, batch=batch)
-
-    def discard(self, path: str | os.PathLike, *, batch: str | None = None) -> Path:
-        """Move an image to ``trash/`` (nothing is ever deleted outright).
-
-        Args:
-            path: An image in ``library/`` or ``unlabelled/``.
-            batch: Batch id to undo it together with others.
-
-        Returns:
-            The new path.
-        """
-        ws = self.workspace
-        src = self._check_source(path, within=(ws.library, ws.unlabelled))
-        return self._transfer(src, ws.trash, op="discard", label=None, batch=batch or new_batch_id())
-
-    def apply(self, decisions: pd.DataFrame) -> pd.DataFrame:
-        """Apply many label decisions as one undoable batch.
-
-        Args:
-            decisions: DataFrame with ``path`` and ``action`` (``"label"``,
-                ``"unknown"``, ``"discard"``, ``"skip"``) and, for
-                ``"label"``, the class in ``label``.
-
-        Returns:
-            The decisions with ``new_path`` and ``error`` columns; a failed
-            row never stops the others.
-        """
-        missing = {"path", "action"} - set(decisions.columns)
-        if missing:
-            raise ValueError(f"`decisions` needs columns path and action; missing {sorted(missing)}.")
-        batch = new_batch_id()
-        out = decisions.copy()
-        new_paths, errors = [], []
-        for row in decisions.itertuples(index=False):
-            action = row.action
-            try:
-                if action == "skip":
-                    new = None
-                elif action == "label":
-                    new = self.move(row.path, row.label, batch=batch)
-                elif action == "unknown":
-                    new = self.to_unknown(row.path, batch=batch)
-                elif action == "discard":
-                    new = self.discard(row.path, batch=batch)
-                else:
-                    raise ValueError(f"unknown action {action!r}; expected label, unknown, discard or skip")
-                new_paths.append(str(new) if new else None)
-                errors.append("")
-            except (ValueError, OSError) as exc:
-                new_paths.append(None)
-                errors.append(str(exc))
-        out["new_path"] = new_paths
-        out["error"] = errors
-        out.attrs["batch"] = batch
-        return out
-
-    def undo(self, steps: int = 1) -> list[Path]:
-        """Undo the last ``steps`` operations (a batch from :meth:`apply`
-        counts as one). Each image goes back to where it came from (under a new
-        name if that one is taken now); a copy made by :meth:`add` goes to
-        ``trash/``. Undos are journaled too.
-
-        Args:
-            steps: How many operations (or batches) to undo.
-
-        Returns:
-            The paths the images now have.
-        """
-        try:
-            return self._journal.undo(steps)
-        finally:
-            self._catalog = None
 
 
 def count_changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:

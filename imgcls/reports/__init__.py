@@ -16,17 +16,21 @@ of :mod:`imgcls.core.slides`) whose title states the finding::
     accuracy_by_confidence accuracy per top-1 confidence bucket (calibration-like)
     accuracy_by_class      accuracy per predicted class, or per true class where known
     evaluated_share        share of served predictions that were evaluated
-    summary_table          the headline numbers and every finding
+    failed_requests        failed requests by kind (validation, auth, rate limit, overload, ...)
+    summary_table          the headline numbers and every finding (and when data was purged)
 
 :func:`load_report_data` reads the log once (pass its result to every report
 to avoid reading again); :func:`build_tables` and :func:`build_figures` make
 them all; :func:`export_deck` writes all figures (PNG, SVG, PDF), all tables
 (CSV) and a one-page summary into ``<workspace>/reports/<UTC date>/``.
 
+Accuracy counts one verdict per prediction: its *current* verdict, the last
+one the log received.
+
 Modules: ``data`` (reading the log and run metadata), ``periods`` (UTC days,
 weeks, months), ``counts`` (accuracy and Wilson intervals), ``tables``,
-``findings`` (the sentence each figure and the summary state), ``figures``,
-``deck``.
+``failures`` (failed requests by kind, the purge note), ``findings`` (the
+sentence each figure and the summary state), ``figures``, ``deck``.
 """
 
 from imgcls.reports.data import (
@@ -36,6 +40,7 @@ from imgcls.reports.data import (
     version_order,
 )
 from imgcls.reports.deck import export_deck
+from imgcls.reports.failures import failed_requests
 from imgcls.reports.figures import (
     build_figures,
     plot_accuracy_by_class,
@@ -43,6 +48,7 @@ from imgcls.reports.figures import (
     plot_accuracy_by_version,
     plot_accuracy_over_time,
     plot_evaluated_share,
+    plot_failed_requests,
     plot_summary,
     plot_usage_over_time,
 )
@@ -72,6 +78,7 @@ __all__ = [
     "accuracy_by_confidence",
     "accuracy_by_class",
     "evaluated_share",
+    "failed_requests",
     "summary_table",
     "plot_usage_over_time",
     "plot_accuracy_over_time",
@@ -79,6 +86,7 @@ __all__ = [
     "plot_accuracy_by_confidence",
     "plot_accuracy_by_class",
     "plot_evaluated_share",
+    "plot_failed_requests",
     "plot_summary",
     "build_tables",
     "build_figures",

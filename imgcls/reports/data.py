@@ -12,9 +12,13 @@ and optional filters ``first_day``, ``last_day`` and ``include_simulated``
 (see :func:`load_report_data`; with a :class:`ReportData` they were fixed when
 it was loaded). A missing log is an error and is never created.
 
-Speed: usage comes from an index-only ``GROUP BY`` in SQLite; only evaluated
+Speed: usage comes from an index-only ``GROUP BY`` in SQLite, failed
+requests from a partial index over the failed rows; only evaluated
 transactions (a few percent of the log) are read into pandas, and only the
 columns the reports need.
+
+Verdicts: one per evaluated transaction, its *current* verdict (the last one
+the log received; earlier verdicts stay in the log's history).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +48,9 @@ class ReportData:
     Attributes:
         usage: Requests per UTC day and version: day (int, days since
             1970-01-01), model_version, requests, ok, failed.
-        evaluated: One row per evaluated transaction (its latest verdict):
-            transaction_id, day (int), model_version, run_id, top1_class,
-            top1_score, verdict, true_class.
+        evaluated: One row per evaluated transaction (its current verdict,
+            the last one the log received): transaction_id, day (int),
+            model_version, run_id, top1_class, top1_score, verdict, true_class.
         versions: Every model version in the log, in first-seen order (the
             order, and so the colours, of every figure).
         version_runs: {model_version: run id that first served it}.
@@ -56,6 +60,11 @@ class ReportData:
         include_simulated: Whether demo traffic is included.
         log_path: The SQLite file read.
         root: The workspace folder (reports go to ``root/reports``).
+        failures: Failed requests per UTC day (int), endpoint, failure kind
+            and HTTP status (nullable): day, endpoint, failure, http_status, requests.
+        purges: Every retention purge of the log (see
+            :meth:`~imgcls.translog.TransactionLog.purges`): id, time, before,
+            what ("log" or "inputs"), transactions, evaluations, inputs.
     """
 
     usage: pd.DataFrame
@@ -68,6 +77,10 @@ class ReportData:
     include_simulated: bool
     log_path: Path
     root: Path
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["day", "endpoint", "failure", "http_status", "requests"]))
+    purges: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["id", "time", "before", "what", "transactions", "evaluations", "inputs"]))
 
 
 def _open_log(source: Any) -> tuple[TransactionLog, bool, Path]:
@@ -137,11 +150,15 @@ def load_report_data(
                      "top1_score", "verdict", "true_class"],
         )
         known = log.model_versions()
+        failures = log.failures_by_day(first_day=first_day, last_day=last_day,
+                                       include_simulated=include_simulated)
+        purges = log.purges()
         log_path = log.path
     finally:
         if owned:
             log.close()
     usage = usage.assign(day=_days_of(usage["day"]))
+    failures = failures.assign(day=_days_of(failures["day"]))
     ev.insert(1, "day", _days_of(ev["time"]))
     ev = ev.drop(columns="time")
     versions = list(known["model_version"])
@@ -159,6 +176,7 @@ def load_report_data(
         usage=usage, evaluated=ev, versions=tuple(versions), version_runs=version_runs,
         runs=run_metadata(root, run_ids=run_ids), first_day=fd, last_day=ld,
         include_simulated=bool(include_simulated), log_path=log_path, root=root,
+        failures=failures, purges=purges,
     )
 
 
@@ -185,7 +203,7 @@ def _section_accuracy(metrics: Mapping[str, Any], name: str) -> float:
 
 def run_metadata(workspace: Workspace | str | os.PathLike, *,
                  run_ids: Iterable[str] | None = None) -> pd.DataFrame:
-    """Metadata of runs from their plain JSON files (no TensorFlow, no imgcls.runs).
+    """Metadata of runs from their plain JSON files and the promotions log (no TensorFlow).
 
     Args:
         workspace: A workspace (or its folder); runs are read from
@@ -195,7 +213,9 @@ def run_metadata(workspace: Workspace | str | os.PathLike, *,
 
     Returns:
         DataFrame [run_id, model, created, generation, n_classes,
-        test_accuracy, benchmark_accuracy].
+        test_accuracy, benchmark_accuracy, override]; ``override`` is the
+        reason a run was promoted by override despite failed gate checks
+        (None for a run promoted on its merits or never promoted).
     """
     runs_dir = as_workspace(workspace, must_exist=False).runs
     if run_ids is None:
@@ -223,7 +243,25 @@ def run_metadata(workspace: Workspace | str | os.PathLike, *,
     df = pd.DataFrame(rows, columns=["run_id", "model", "created", "generation", "n_classes",
                                      "test_accuracy", "benchmark_accuracy"])
     df["created"] = pd.to_datetime(df["created"], utc=True, errors="coerce")
+    overrides = _overrides(runs_dir.parent)
+    df["override"] = pd.Series([overrides.get(r) for r in df["run_id"]], index=df.index, dtype=object)
     return df
+
+
+def _overrides(root: Path) -> dict[str, str]:
+    """{run_id: reason} of the runs promoted by override (``runs/promotions.jsonl``; {} when none)."""
+    from imgcls.runs import promotion_log
+
+    if not (root / "runs").is_dir():
+        return {}
+    try:
+        log = promotion_log(root)
+    except (OSError, ValueError):
+        return {}
+    if not len(log) or "override" not in log:
+        return {}
+    forced = log[log["accepted"] & log["override"].notna()]
+    return {str(r): str(o) for r, o in zip(forced["run_id"], forced["override"])}
 
 
 def _natural_key(text: str) -> tuple:

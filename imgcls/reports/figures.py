@@ -35,6 +35,7 @@ from imgcls.core.slides import (
     version_colors,
 )
 from imgcls.reports.data import version_order
+from imgcls.reports.failures import _failures_finding
 from imgcls.reports.findings import (
     _accuracy_time_finding,
     _class_finding,
@@ -58,6 +59,7 @@ __all__ = [
     "plot_accuracy_by_confidence",
     "plot_accuracy_by_class",
     "plot_evaluated_share",
+    "plot_failed_requests",
     "plot_summary",
     "build_figures",
 ]
@@ -101,6 +103,8 @@ def plot_usage_over_time(table: pd.DataFrame) -> Figure:
                     f"{int(totals['requests'].sum()):,} in total, {int(totals['failed'].sum()):,} failed")
         if not totals["complete"].all():
             subtitle += "; hatched = partial " + freq
+        if table.attrs.get("purged"):
+            subtitle += "; " + table.attrs["purged"]
         fig, ax = new_slide(_usage_finding(table), subtitle)
         if totals["requests"].sum() == 0:
             no_data(ax, "No requests logged yet")
@@ -147,8 +151,8 @@ def plot_accuracy_over_time(table: pd.DataFrame) -> Figure:
     pos = {label: i for i, label in enumerate(labels)}
     with slide_style():
         unsure = int(table["unsure"].sum())
-        subtitle = (f"Share of evaluated predictions judged correct, by {freq} served and model version; "
-                    f"{int(table['judged'].sum()):,} judged, {unsure:,} 'unsure' excluded")
+        subtitle = (f"Share of evaluated predictions judged correct (current verdicts), by {freq} served "
+                    f"and model version; {int(table['judged'].sum()):,} judged, {unsure:,} 'unsure' excluded")
         fig, ax = new_slide(_accuracy_time_finding(table), subtitle)
         if table["judged"].sum() == 0:
             no_data(ax, "No evaluated predictions yet")
@@ -185,7 +189,7 @@ def plot_accuracy_by_version(table: pd.DataFrame) -> Figure:
     colors = version_colors(versions)
     with slide_style():
         subtitle = ("Live accuracy of evaluated predictions per model version (95% interval); "
-                    "'unsure' excluded")
+                    "current verdicts, 'unsure' excluded")
         if table["test_accuracy"].notna().any():
             subtitle += "; ◆ offline test accuracy"
         fig, ax = new_slide(_version_finding(table), subtitle)
@@ -366,6 +370,42 @@ def plot_summary(table: pd.DataFrame, *, title: str = "Serving report") -> Figur
     return fig
 
 
+def plot_failed_requests(table: pd.DataFrame, *, top: int = 12) -> Figure:
+    """Failed requests by kind (and endpoint, status) as horizontal bars, most frequent on top.
+
+    Args:
+        table: The result of :func:`~imgcls.reports.failed_requests`.
+        top: Show at most this many kinds.
+
+    Returns:
+        The slide.
+    """
+    total, failed = int(table.attrs.get("requests", 0)), int(table.attrs.get("failed", 0))
+    with slide_style():
+        subtitle = f"{failed:,} of {total:,} requests failed; by kind · endpoint · HTTP status"
+        shown = table.head(top)
+        if len(table) > len(shown):
+            subtitle += f" (top {len(shown)} of {len(table)})"
+        fig, ax = new_slide(_failures_finding(table), subtitle)
+        ax.grid(axis="y", visible=False)
+        ax.grid(axis="x", color="#dddddd", linewidth=1)
+        if not failed:
+            no_data(ax, "No failed requests" if total else "No requests logged yet")
+            return fig
+        shown = shown.iloc[::-1]  # most frequent at the top
+        y = np.arange(len(shown))
+        ax.barh(y, shown["requests"], color=ACCENT, height=0.7)
+        for yi, n, share in zip(y, shown["requests"], shown["share_of_requests"]):
+            ax.text(n, yi, f"  {n:,} ({_pct(share)} of requests)", va="center", ha="left", fontsize=13)
+        labels = [f"{k} · /{e}" + ("" if pd.isna(c) else f" · {int(c)}")
+                  for k, e, c in zip(shown["kind"], shown["endpoint"], shown["http_status"])]
+        ax.set_yticks(y)
+        ax.set_yticklabels(labels, fontsize=14 if len(shown) <= 8 else 12)
+        ax.set_xlim(0, float(shown["requests"].max()) * 1.35)
+        ax.set_xlabel("Failed requests")
+    return fig
+
+
 #: Table name -> figure function (the order of the deck).
 _FIGURES = {
     "usage_over_time": plot_usage_over_time,
@@ -375,6 +415,7 @@ _FIGURES = {
     "accuracy_by_predicted_class": plot_accuracy_by_class,
     "accuracy_by_true_class": plot_accuracy_by_class,
     "evaluated_share": plot_evaluated_share,
+    "failed_requests": plot_failed_requests,
     "summary": plot_summary,
 }
 

@@ -8,6 +8,7 @@
     accuracy_by_confidence accuracy per top-1 confidence bucket (calibration-like)
     accuracy_by_class      accuracy per predicted class, or per true class where known
     evaluated_share        share of served predictions that were evaluated
+    failed_requests        failed requests by kind, endpoint and status
     summary_table          the headline numbers and every finding
 
 Every function takes a log ``source`` and the filters ``first_day``,
@@ -20,7 +21,12 @@ Definitions used throughout:
 * Usage counts every request (``ok`` and ``failed``); accuracy and the
   evaluated share count served predictions (``ok``).
 * A prediction's *period* is when it was served, not when it was judged.
-* One verdict per transaction: its latest evaluation.
+* One verdict per transaction: its *current* verdict, the last one the log
+  received (by the server's clock, never a client-supplied time); earlier
+  verdicts stay in the log's history and are not counted.
+* Failed requests (refused uploads, validation, auth, rate limit, overload)
+  are counted by kind in :func:`~imgcls.reports.failed_requests`; a purge of
+  the log or of the stored inputs is stated in the summary.
 * accuracy = correct / (correct + wrong); ``unsure`` verdicts are excluded
   and counted (see :mod:`imgcls.reports.counts`).
 """
@@ -41,6 +47,7 @@ from imgcls.reports.counts import (
     _verdict_counts,
 )
 from imgcls.reports.data import ReportData, _data
+from imgcls.reports.failures import _failures_finding, _purge_note, failed_requests
 from imgcls.reports.findings import (
     _accuracy_time_finding,
     _class_finding,
@@ -110,7 +117,7 @@ def usage_over_time(source: Any, *, freq: str = "week", **filters: Any) -> pd.Da
     out = grouped.merge(periods, on="start", how="left")
     out = out[["period", "label", "model_version", "requests", "ok", "failed", "complete"]]
     out = out.astype({"requests": np.int64, "ok": np.int64, "failed": np.int64})
-    out.attrs.update(freq=freq, periods=_periods_attr(periods))
+    out.attrs.update(freq=freq, periods=_periods_attr(periods), purged=_purge_note(data.purges))
     return out.reset_index(drop=True)
 
 
@@ -161,9 +168,11 @@ def accuracy_by_version(source: Any, **filters: Any) -> pd.DataFrame:
     Returns:
         DataFrame [model_version (categorical, first-seen order), run_id,
         model, requests, served, evaluated, judged, correct, wrong, unsure,
-        accuracy, ci_low, ci_high, share_evaluated, test_accuracy]; one row per
-        version with traffic or evaluations in the span. ``test_accuracy``
-        comes from the run's ``metrics.json`` (NaN when unknown).
+        accuracy, ci_low, ci_high, share_evaluated, test_accuracy, override];
+        one row per version with traffic or evaluations in the span.
+        ``test_accuracy`` comes from the run's ``metrics.json`` (NaN when
+        unknown); ``override`` is the reason the run was promoted by override
+        despite failed deploy-gate checks (None when it passed them).
     """
     data = _data(source, filters)
     versions = list(data.versions)
@@ -185,13 +194,13 @@ def accuracy_by_version(source: Any, **filters: Any) -> pd.DataFrame:
         out["share_evaluated"] = np.where(out["served"] > 0, out["evaluated"] / out["served"].clip(lower=1), np.nan)
     out["run_id"] = pd.Series([data.version_runs.get(v) for v in out["model_version"]], dtype="str")
     runs = data.runs.set_index("run_id") if len(data.runs) else None
-    for col in ("model", "test_accuracy"):
-        out[col] = [runs[col].get(r) if runs is not None and r in runs.index else None
+    for col in ("model", "test_accuracy", "override"):
+        out[col] = [runs[col].get(r) if runs is not None and r in runs.index and col in runs else None
                     for r in out["run_id"]]
     out["test_accuracy"] = pd.to_numeric(out["test_accuracy"], errors="coerce").astype(float)
     out["model_version"] = _categorical_versions(out["model_version"], versions)
     return out[["model_version", "run_id", "model", "requests", "served", *_COUNT_COLUMNS,
-                "share_evaluated", "test_accuracy"]]
+                "share_evaluated", "test_accuracy", "override"]]
 
 
 def _check_buckets(buckets: Any) -> np.ndarray:
@@ -360,9 +369,13 @@ def _summary_from(data: ReportData, tables: Mapping[str, pd.DataFrame]) -> pd.Da
         ("headline", "Evaluated",
          f"{len(ev):,} ({_pct(len(ev) / served)} of served predictions)" if served else "0"),
         ("headline", "Accuracy",
-         f"{_pct(overall.accuracy)} of {int(overall.judged):,} judged; {int(overall.unsure):,} unsure excluded"
+         f"{_pct(overall.accuracy)} of {int(overall.judged):,} judged (current verdicts); "
+         f"{int(overall.unsure):,} unsure excluded"
          if overall.judged else "no judged predictions"),
     ]
+    purged = _purge_note(data.purges)
+    if purged:
+        rows.append(("headline", "Purged", purged))
     if latest is not None:
         value = (f"{_pct(latest.accuracy)} ({int(latest.judged):,} judged)" if latest.judged
                  else "not evaluated yet")
@@ -377,6 +390,7 @@ def _summary_from(data: ReportData, tables: Mapping[str, pd.DataFrame]) -> pd.Da
         ("Accuracy by predicted class", _class_finding(tables["accuracy_by_predicted_class"])),
         ("Accuracy by true class", _class_finding(tables["accuracy_by_true_class"])),
         ("Share evaluated", _share_finding(tables["evaluated_share"])),
+        ("Failed requests", _failures_finding(tables["failed_requests"])),
     ]
     rows += [("finding", name, text) for name, text in findings]
     return pd.DataFrame(rows, columns=["section", "metric", "value"]).astype("str")
@@ -432,7 +446,7 @@ def build_tables(
         {name: DataFrame} for usage_over_time, accuracy_over_time,
         accuracy_by_version, accuracy_by_confidence,
         accuracy_by_predicted_class, accuracy_by_true_class,
-        evaluated_share and summary.
+        evaluated_share, failed_requests and summary.
     """
     data = _data(source, filters)
     tables = {
@@ -443,6 +457,7 @@ def build_tables(
         "accuracy_by_predicted_class": accuracy_by_class(data, by="predicted"),
         "accuracy_by_true_class": accuracy_by_class(data, by="true"),
         "evaluated_share": evaluated_share(data, freq=freq),
+        "failed_requests": failed_requests(data),
     }
     tables["summary"] = _summary_from(data, tables)
     return tables

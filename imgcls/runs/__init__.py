@@ -5,10 +5,12 @@ from imgcls.runs.production import (
     PROMOTION_COLUMNS,
     PROMOTIONS_FILE,
     append_promotion,
+    production_history,
     production_run_id,
     promoted_run_ids,
     promotion_log,
     read_production,
+    rollback,
     set_production,
     version_label,
 )
@@ -32,12 +34,13 @@ from imgcls.runs.run import (
     new_run_id,
     partial_dir,
 )
+from imgcls.runs.integrity import CLASSES_HASH_KEY, classes_digest, keras_archive_problem, output_units
 from imgcls.runs.store import (
     LIST_COLUMNS,
     list_runs,
     load_run,
-    output_units,
     production_run,
+    run_problem,
     save_run,
     splits_table,
     update_metrics,
@@ -45,6 +48,10 @@ from imgcls.runs.store import (
 
 __all__ = [
     "output_units",
+    "classes_digest",
+    "keras_archive_problem",
+    "CLASSES_HASH_KEY",
+    "run_problem",
     "splits_table",
     "Run",
     "RunNotFoundError",
@@ -81,4 +88,6 @@ __all__ = [
     "promotion_log",
     "promoted_run_ids",
     "version_label",
+    "production_history",
+    "rollback",
 ]

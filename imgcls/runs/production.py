@@ -1,7 +1,7 @@
 """The production pointer and the promotions log: their one reader and one writer.
 
 ``runs/production.json`` names the run in production; only the deploy gate
-(:func:`imgcls.evaluation.promote`) and a rollback write it, always through
+(:func:`imgcls.evaluation.promote`) and :func:`rollback` write it, always through
 :func:`set_production`. ``runs/promotions.jsonl`` keeps every promotion
 attempt, accepted or not, one JSON object a line, appended through
 :func:`append_promotion`. Everything else reads them through this module, so
@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from imgcls.core.clock import isoformat
 from imgcls.core.fileio import append_jsonl, read_json, read_jsonl, write_json
 from imgcls.core.workspace import Workspace, as_workspace
 
@@ -31,6 +32,8 @@ __all__ = [
     "promotion_log",
     "promoted_run_ids",
     "version_label",
+    "production_history",
+    "rollback",
 ]
 
 #: File name of the promotions log inside ``runs/``.
@@ -168,3 +171,79 @@ def version_label(workspace: Workspace | str | os.PathLike, run_id: str) -> str:
     """
     promoted = promoted_run_ids(workspace)
     return f"v{promoted.index(run_id) + 1}" if run_id in promoted else run_id
+
+
+def production_history(workspace: Workspace | str | os.PathLike) -> list[str]:
+    """The runs that were production, oldest first, as promotions and rollbacks left them.
+
+    An accepted promotion puts its run on top; a rollback takes the top run
+    off (the one before it is production again). The last item is the
+    production run (``runs/production.json`` wins if it names another run:
+    the history is cut back to it, or it is put on top).
+
+    Args:
+        workspace: The workspace.
+    """
+    ws = as_workspace(workspace, must_exist=False)
+    stack: list[str] = []
+    for entry in _entries(ws):
+        rid = entry.get("run_id")
+        if not isinstance(rid, str) or not rid or not entry.get("accepted"):
+            continue
+        if entry.get("action") == "rollback":
+            gone = entry.get("previous_run_id")
+            if stack and stack[-1] == gone:
+                stack.pop()
+        if not stack or stack[-1] != rid:
+            stack.append(rid)
+    current = production_run_id(ws)
+    if current is not None and (not stack or stack[-1] != current):
+        if current in stack:
+            del stack[len(stack) - stack[::-1].index(current):]
+        else:
+            stack.append(current)
+    return stack
+
+
+def rollback(workspace: Workspace | str | os.PathLike, *, reason: str | None = None) -> dict[str, Any]:
+    """Make the previous production run the production run again, without the deploy gate.
+
+    It was production before, so it is not gated again. The rollback is
+    recorded in ``runs/promotions.jsonl`` (``action: "rollback"``,
+    ``run_id``: the run restored, ``previous_run_id``: the run rolled back);
+    a server following the production pointer swaps to it by itself.
+
+    Args:
+        workspace: The workspace.
+        reason: Why (recorded).
+
+    Returns:
+        The promotions-log entry written.
+
+    Raises:
+        ValueError: No production run, no earlier one to go back to, or the
+            earlier run's folder is gone.
+    """
+    ws = as_workspace(workspace)
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError(f"`reason` must be a string or None. Received: reason={reason!r}")
+    history = production_history(ws)
+    current = production_run_id(ws)
+    if current is None:
+        raise ValueError("There is no production run to roll back; promote one first (imgcls promote RUN).")
+    if len(history) < 2:
+        raise ValueError(
+            f"Run {current!r} is the only production run so far; there is nothing to roll back to. "
+            "See runs/promotions.jsonl for the history.")
+    previous = history[-2]
+    if not (ws.runs / previous / "config.json").is_file():
+        raise ValueError(
+            f"Cannot roll back to {previous!r}: its folder runs/{previous} is gone. Promote a run "
+            "that exists instead (imgcls promote RUN).")
+    now = isoformat(timespec="seconds")
+    set_production(ws, previous, promoted_at=now, reason=reason, previous_run_id=current,
+                   action="rollback")
+    entry = {"time": now, "run_id": previous, "action": "rollback", "accepted": True,
+             "previous_run_id": current, "reason": reason}
+    append_promotion(ws, entry)
+    return entry

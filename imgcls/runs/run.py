@@ -35,6 +35,8 @@ import datetime as _dt
 import os
 import re
 import secrets
+import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +45,13 @@ import pandas as pd
 
 from imgcls.core import Workspace, as_workspace, check_int, utcnow
 from imgcls.core.fileio import read_json, write_json
+from imgcls.runs.integrity import (
+    CLASSES_HASH_KEY,
+    classes_digest,
+    keras_archive_problem,
+    output_units,
+    read_json_object,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -178,14 +187,42 @@ class Run:
     def config(self) -> dict:
         """The config that produced the run (config.json)."""
         if self._config is None:
-            self._config = read_json(self.path / CONFIG_FILE, {})
+            self._config = read_json_object(self.path / CONFIG_FILE, dict, "a JSON object")
         return self._config
 
     @property
     def classes(self) -> list[str]:
-        """Ordered class list: output unit ``i`` predicts ``classes[i]``."""
+        """Ordered class list: output unit ``i`` predicts ``classes[i]``.
+
+        Checked against the hash of the class list recorded in config.json
+        when the run was saved (``classes_sha256``), so a classes.json edited
+        or swapped afterwards is refused instead of labelling predictions
+        wrongly. A run saved before the hash existed loads with a warning.
+
+        Raises:
+            ValueError: classes.json is damaged or does not match the recorded hash.
+        """
         if self._classes is None:
-            self._classes = list(read_json(self.path / CLASSES_FILE, []))
+            classes = read_json_object(self.path / CLASSES_FILE, list, "a JSON list of class names")
+            if not all(isinstance(c, str) for c in classes):
+                raise ValueError(f"Run {self.run_id!r} is damaged: {CLASSES_FILE} must list class names (strings).")
+            recorded = self.config.get(CLASSES_HASH_KEY)
+            if recorded is None:
+                warnings.warn(
+                    f"Run {self.run_id!r} was saved before class lists were bound to the model: its "
+                    f"{CLASSES_FILE} cannot be checked against the model. Make sure it is the list the "
+                    "model was trained with.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            elif recorded != classes_digest(classes):
+                raise ValueError(
+                    f"Run {self.run_id!r} is damaged: {CLASSES_FILE} is not the class list its model was "
+                    f"trained with (its hash differs from {CLASSES_HASH_KEY} in {CONFIG_FILE}); it was "
+                    "edited or replaced, so predictions would get the wrong names. Restore the original "
+                    f"{CLASSES_FILE} (output unit i predicts classes[i]) or retrain."
+                )
+            self._classes = classes
         return self._classes
 
     @property
@@ -224,6 +261,29 @@ class Run:
     def throwaway(self) -> bool:
         """True for a throw-away run (never to be promoted to production)."""
         return bool(self.config.get("throwaway", False))
+
+    @property
+    def calibration(self) -> dict | None:
+        """The temperature scaling fitted at the end of training (``config["calibration"]``), or None.
+
+        ``{"temperature", "fitted_on", "n", "nll_before", "nll_after",
+        "ece_before", "ece_after"}``; see :func:`imgcls.core.calibration.fit_temperature`.
+        """
+        cal = self.config.get("calibration")
+        return dict(cal) if isinstance(cal, Mapping) else None
+
+    @property
+    def temperature(self) -> float | None:
+        """The run's fitted temperature (> 0), or None for a run without one (scores shown raw).
+
+        Apply it with ``imgcls.core.scores.calibrate(probs, run.temperature)``.
+        """
+        temperature = (self.calibration or {}).get("temperature")
+        try:
+            temperature = float(temperature)
+        except (TypeError, ValueError):
+            return None
+        return temperature if temperature > 0 and temperature == temperature else None
 
     @property
     def created(self) -> pd.Timestamp | None:
@@ -286,17 +346,38 @@ class Run:
     def load_model(self, *, compile: bool = True) -> "keras.Model":
         """Load a fresh copy of the model from model.keras (not cached).
 
+        A model.keras that is not a Keras archive is refused with that reason
+        (before TensorFlow is imported), and the model's output width must
+        match the run's class list.
+
         Args:
             compile: Restore the training configuration (optimizer state,
                 loss, metrics) as well. ``False`` is lighter for inference.
         """
-        import keras
-
         if not self.model_path.is_file():
             raise RunNotFoundError(
                 f"Run {self.run_id!r} has no {MODEL_FILE} at {str(self.model_path)!r}."
             )
-        return keras.saving.load_model(self.model_path, compile=compile, safe_mode=True)
+        problem = keras_archive_problem(self.model_path)
+        if problem:
+            raise ValueError(f"Run {self.run_id!r}: {str(self.model_path)!r} {problem}. Retrain the run or "
+                             "restore the file from a backup.")
+        import keras
+
+        try:
+            model = keras.saving.load_model(self.model_path, compile=compile, safe_mode=True)
+        except (zipfile.BadZipFile, KeyError, EOFError) as err:
+            raise ValueError(
+                f"Run {self.run_id!r}: {str(self.model_path)!r} is not a valid Keras archive "
+                f"({type(err).__name__}: it is damaged). Retrain the run or restore the file."
+            ) from None
+        units = output_units(model)
+        if units is not None and units != len(self.classes):
+            raise ValueError(
+                f"Run {self.run_id!r} is damaged: its model has {units} outputs but {CLASSES_FILE} "
+                f"lists {len(self.classes)} classes. Restore the run's own {CLASSES_FILE} or retrain."
+            )
+        return model
 
     # --- writing ------------------------------------------------------------
     def update_metrics(self, updates: Mapping[str, Any]) -> dict:

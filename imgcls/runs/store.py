@@ -50,18 +50,19 @@ from imgcls.runs.run import (
     check_run_id,
     new_run_id,
 )
+from imgcls.runs.integrity import CLASSES_HASH_KEY, classes_digest, keras_archive_problem, output_units
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
 __all__ = [
-    "output_units",
     "splits_table",
     "save_run",
     "load_run",
     "list_runs",
     "update_metrics",
     "production_run",
+    "run_problem",
     "LIST_COLUMNS",
 ]
 
@@ -161,6 +162,7 @@ def save_run(
     if isinstance(shape, tuple) and len(shape) == 4:
         config.setdefault("input_shape", [int(s) if s is not None else None for s in shape[1:]])
     config["num_classes"] = len(classes)
+    config[CLASSES_HASH_KEY] = classes_digest(classes)  # binds classes.json to this model
     if splits is not None:
         config.setdefault("library", library_summary(splits, library=ws.library))
     config.setdefault("versions", versions())
@@ -205,18 +207,6 @@ def save_run(
     run = Run(final)
     run._model = model
     return run
-
-
-def output_units(model: Any) -> int | None:
-    """Number of output units of a model (the last axis of its output shape), or None if unknown.
-
-    Args:
-        model: A ``keras.Model`` (or anything with an ``output_shape``).
-    """
-    shape = getattr(model, "output_shape", None)
-    if isinstance(shape, tuple) and shape and isinstance(shape[-1], int):
-        return shape[-1]
-    return None
 
 
 def splits_table(splits: pd.DataFrame) -> pd.DataFrame:
@@ -268,6 +258,16 @@ def _run_ids(ws: Workspace) -> list[str]:
         p.name for p in ws.runs.iterdir()
         if p.is_dir() and not p.name.startswith(".") and not p.name.endswith(PARTIAL_SUFFIX)
         and (p / CONFIG_FILE).is_file()
+    )
+
+
+def _run_folders(ws: Workspace) -> list[str]:
+    """Every folder of runs/ that should be a finished run (hidden and .partial ones left out)."""
+    if not ws.runs.is_dir():
+        return []
+    return sorted(
+        p.name for p in ws.runs.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and not p.name.endswith(PARTIAL_SUFFIX)
     )
 
 
@@ -363,7 +363,7 @@ def load_run(
         if not ids:
             raise RunNotFoundError(_available(ws))
         runs = [Run(ws.runs / i) for i in ids]
-        return max(runs, key=lambda r: (str(r.config.get("created", "")), r.run_id))
+        return max(runs, key=lambda r: (str(_created_or_empty(r)), r.run_id))
     folder = ws.runs / run
     if (folder / CONFIG_FILE).is_file():
         return Run(folder)
@@ -373,6 +373,37 @@ def load_run(
             f"Resume it with train(workspace, run_id={run!r})."
         )
     raise RunNotFoundError(f"No run {run!r} in {str(ws.runs)!r}. " + _available(ws))
+
+
+def run_problem(path: str | os.PathLike) -> str:
+    """Why the folder is not a sound run ("" when it is), reading metadata only (no TensorFlow).
+
+    Checks that config.json is a JSON object, that classes.json lists class
+    names matching the hash recorded when the run was saved, and that
+    model.keras is a Keras archive (its ZIP directory is read, not the weights).
+
+    Args:
+        path: A run folder.
+    """
+    folder = Path(os.fspath(path))
+    for name in (CONFIG_FILE, CLASSES_FILE, MODEL_FILE):
+        if not (folder / name).is_file():
+            return f"{name} is missing"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a run saved before the hash existed is sound
+            Run(folder).classes
+    except ValueError as err:
+        return str(err).split(": ", 1)[-1] if str(err).startswith("Run ") else str(err)
+    problem = keras_archive_problem(folder / MODEL_FILE)
+    return f"{MODEL_FILE} {problem}" if problem else ""
+
+
+def _created_or_empty(run: Run) -> str:
+    try:
+        return str(run.config.get("created", ""))
+    except ValueError:  # a damaged config.json: never "latest"
+        return ""
 
 
 def production_run(workspace: Workspace | str | os.PathLike) -> "Run | None":
@@ -393,7 +424,7 @@ def production_run(workspace: Workspace | str | os.PathLike) -> "Run | None":
 #: Columns of :func:`list_runs`, in order.
 LIST_COLUMNS = [
     "run_id", "created", "model", "n_classes", "parent", "generation", "throwaway",
-    "epochs", "best_val_accuracy", "test_accuracy", "benchmark_accuracy", "production",
+    "epochs", "best_val_accuracy", "test_accuracy", "benchmark_accuracy", "production", "damaged",
 ]
 
 
@@ -402,14 +433,19 @@ def list_runs(workspace: Workspace | str | os.PathLike) -> pd.DataFrame:
 
     Columns: run_id, created (UTC timestamp), model, n_classes, parent,
     generation, throwaway, epochs, best_val_accuracy, test_accuracy,
-    benchmark_accuracy, production (bool). Unfinished ``.partial`` runs are
-    not listed.
+    benchmark_accuracy, production (bool), damaged. Unfinished ``.partial``
+    runs are not listed. A damaged run folder (config.json that is not a JSON
+    object, classes.json missing or not the model's class list, a
+    model.keras that is not a Keras archive, a run folder without
+    config.json) never stops the listing: it is listed with the reason in
+    ``damaged`` ("" for a sound run), named in ``attrs["damaged"]`` and in a
+    warning.
 
     Args:
         workspace: The workspace (its folder need not exist: no runs then).
 
     Returns:
-        One row per run, columns :data:`LIST_COLUMNS`.
+        One row per run folder, columns :data:`LIST_COLUMNS`.
     """
     ws = as_workspace(workspace, must_exist=False)
     try:
@@ -417,18 +453,36 @@ def list_runs(workspace: Workspace | str | os.PathLike) -> pd.DataFrame:
     except ValueError as exc:  # a damaged pointer must not hide the runs
         warnings.warn(f"Ignoring the production pointer: {exc}", stacklevel=2)
         prod = None
-    rows = []
-    for run_id in _run_ids(ws):
-        try:
-            row = Run(ws.runs / run_id).summary()
-        except (ValueError, OSError):  # unreadable metadata: still list it
-            row = {"run_id": run_id}
+    rows, damaged = [], {}
+    for run_id in _run_folders(ws):
+        folder = ws.runs / run_id
+        reason = run_problem(folder)
+        row = {"run_id": run_id}
+        if not reason:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # runs saved before the class hash: listed as sound
+                    row = Run(folder).summary()
+            except (ValueError, OSError, TypeError, AttributeError) as exc:  # unreadable metadata
+                reason, row = str(exc), {"run_id": run_id}
+        if reason:
+            damaged[run_id] = reason
         row["production"] = run_id == prod
+        row["damaged"] = reason
         rows.append(row)
+    if damaged:
+        warnings.warn(
+            f"{len(damaged)} damaged run folder(s) in {str(ws.runs)!r}, listed with the reason in the "
+            "`damaged` column: " + "; ".join(f"{k}: {v}" for k, v in damaged.items()),
+            UserWarning,
+            stacklevel=2,
+        )
     df = pd.DataFrame(rows, columns=LIST_COLUMNS)
     if len(df):
         df["created"] = pd.to_datetime(df["created"], utc=True, errors="coerce")
         df = df.sort_values(["created", "run_id"], kind="stable").reset_index(drop=True)
     df["production"] = df["production"].astype(bool)
     df["throwaway"] = df["throwaway"].fillna(False).astype(bool)
+    df["damaged"] = df["damaged"].fillna("").astype(str)
+    df.attrs["damaged"] = damaged
     return df

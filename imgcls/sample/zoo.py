@@ -12,6 +12,9 @@ of the write-up's story:
   other animals, and is flagged ``staged``;
 * a few exact and near duplicates, a few sideways images flagged as needing a
   90-degree turn, one truncated file;
+* the fixed benchmark set, chosen at build time with the same floor as a first
+  training (:func:`imgcls.library.choose_benchmark`: 10% of each class, at
+  least 10 images where the class allows);
 * an ``unlabelled/`` pool of a few thousand images in nested batch folders
   (with two bad files), whose true labels are kept in
   ``unlabelled_truth.csv`` for scoring only.
@@ -191,7 +194,7 @@ def build_sample(
     lib.scan()
     lib.set_flags(staged_files, staged=True)
     lib.set_flags(turned, turns=1)
-    choose_benchmark(lib, per_class=5)
+    choose_benchmark(lib)  # the same floor as a first training: 10% of a class, at least 10 images
     marker.write_text(f"imgcls zoo sample; seed={seed}; image_size={image_size}; data: animal-mnist 0.4 (MIT)\n")
     return ws
 

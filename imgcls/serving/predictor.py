@@ -3,39 +3,41 @@
 :class:`Predictor` loads a run (the production run by default) and predicts
 the top-k classes of image bytes, files, numpy arrays or Pillow images. It
 decodes exactly as training does (:func:`imgcls.serving.uploads.decode_image`),
-and logs every request, successful or not, through
-:class:`imgcls.translog.TransactionLog`, committed before a result is
-returned. The same object is used from a notebook (no HTTP) and behind the
-server, so both log the same way. Durability and concurrency (and the
-measurements behind ``batch_inference`` and ``group_commit``) are described
-in :mod:`imgcls.serving`.
+within a decode budget (:mod:`imgcls.serving.budget`: a decode cost per image
+from the header, a bound on concurrent decodes and their memory), applies the
+run's calibration temperature to the scores it returns, and logs every
+request, successful or not, through :class:`imgcls.translog.TransactionLog`,
+committed before a result is returned. It can follow the production pointer
+and swap to a newly promoted run without a restart
+(:mod:`imgcls.serving.reload`). The same object is used from a notebook (no
+HTTP) and behind the server, so both log the same way. Durability and
+concurrency are described in :mod:`imgcls.serving`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import threading
 import time as _time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from imgcls.core import (
-    ImageError,
-    Workspace,
-    as_workspace,
-    check_int,
-    isoformat,
-    utcnow,
-)
-from imgcls.core import top_k as rank_top_k  # `top_k` is also an argument name here
-from imgcls.runs import Run, load_run, version_label
-from imgcls.serving.batching import GroupCommitWriter, InferenceBatcher
-from imgcls.serving.uploads import (
+from imgcls.core import ImageError, Workspace, as_workspace, check_int, check_number, utcnow
+from imgcls.runs import Run, load_run
+from imgcls.serving.budget import DecodeBudget, Overloaded
+from imgcls.serving.limits import (
     DEFAULT_MAX_BYTES,
+    DEFAULT_QUEUE_TIMEOUT,
+    default_decode_memory,
+    default_max_concurrent,
+    default_max_decode_bytes,
+)
+from imgcls.serving.model import ServedModel
+from imgcls.serving.records import LogWriteError, RequestLog, as_utc, iso
+from imgcls.serving.reload import ProductionFollower
+from imgcls.serving.uploads import (
     SERVED_DIR,
     RejectedImage,
     decode_image,
@@ -43,33 +45,14 @@ from imgcls.serving.uploads import (
     status_for,
     upload_digest,
 )
-from imgcls.translog import TransactionLog, to_utc_micros
+from imgcls.serving.verdicts import record_verdict
+from imgcls.translog import TransactionLog
 
-__all__ = ["DEFAULT_TOP_K", "LogWriteError", "Predictor"]
+__all__ = ["DEFAULT_TOP_K", "LogWriteError", "Predictor", "as_utc", "iso"]
 
 #: Classes returned (and logged) per prediction unless told otherwise.
 DEFAULT_TOP_K = 3
 _PYTHON_SOURCE = "python"
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-
-
-class LogWriteError(RuntimeError):
-    """The transaction log could not be written, so the request was not answered.
-
-    A client never gets a prediction whose transaction is not committed; the
-    original error is the ``__cause__``.
-    """
-
-
-def as_utc(value: Any, name: str) -> _dt.datetime:
-    """A timezone-aware UTC datetime from any time :func:`imgcls.translog.to_utc_micros` takes
-    (a datetime or Timestamp, naive meaning UTC; a date; an ISO 8601 string; epoch seconds)."""
-    return _EPOCH + _dt.timedelta(microseconds=to_utc_micros(value, name=name))
-
-
-def iso(t: _dt.datetime) -> str:
-    """``t`` as ISO 8601 UTC text with microseconds and a ``Z`` (the time a client gets back)."""
-    return isoformat(t).replace("+00:00", "Z")
 
 
 class Predictor:
@@ -89,21 +72,38 @@ class Predictor:
         max_bytes: Largest image (bytes) accepted from bytes / uploads.
         max_pixels: Largest pixel count (from the header, before decoding);
             default the workspace's ``max_pixels``.
+        max_decode_bytes: Largest decode cost of one image in bytes, from
+            its header (:func:`imgcls.core.decode_cost`); default
+            ``max_pixels * 4.5`` (an 8-bit RGB image at the pixel limit fits).
+        decode_memory: Decode cost of all images decoded at once (bytes);
+            default ``min(available memory / 4, cores * max_decode_bytes)``.
+        max_concurrent: Requests decoding or waiting for the model at once
+            (default 4 per core).
+        queue_timeout: Seconds a request may wait for a slot and decode
+            memory before it is refused (``overloaded``, HTTP 503).
         source: The ``source`` logged for calls from Python (the server
             passes ``"http"``).
-        model_version: Human label logged with every transaction (e.g.
-            ``"v2"``); default ``v<n>`` when the run was the n-th run
-            promoted to production (:func:`imgcls.runs.version_label`), else the run id.
+        model_version: Human label logged with every transaction of the run
+            served first (e.g. ``"v2"``); default ``v<n>`` when the run was
+            the n-th run promoted to production
+            (:func:`imgcls.runs.version_label`), else the run id. Runs loaded
+            by a reload always get their :func:`~imgcls.runs.version_label`.
         group_commit: Commit the rows of concurrent requests together from a
             writer thread (see :mod:`imgcls.serving`).
         batch_inference: Run the model on the images of concurrent requests
             together, from one inference thread (up to ``max_batch`` images
             per call), instead of one call per request.
         max_batch: Largest batch ``batch_inference`` forms.
+        follow_production: Watch ``runs/production.json`` and swap to the run
+            it names when it changes (see :mod:`imgcls.serving.reload`).
+        reload_interval: Seconds between two looks at the pointer.
 
     Attributes:
-        workspace, run, run_id, classes, image_size, model_version, log, top_k,
-        keep_inputs, max_bytes, max_pixels, source.
+        workspace, log, top_k, keep_inputs, max_bytes, max_pixels,
+        max_decode_bytes, source, budget (:class:`~imgcls.serving.budget.DecodeBudget`),
+        served (the current :class:`~imgcls.serving.model.ServedModel`), and
+        the served model's run, run_id, classes, model, image_size,
+        model_version, temperature.
 
     Example:
         >>> with Predictor(ws) as predictor:
@@ -122,39 +122,41 @@ class Predictor:
         keep_inputs: bool = False,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_pixels: int | None = None,
+        max_decode_bytes: int | None = None,
+        decode_memory: int | None = None,
+        max_concurrent: int | None = None,
+        queue_timeout: float = DEFAULT_QUEUE_TIMEOUT,
         source: str = _PYTHON_SOURCE,
         model_version: str | None = None,
         group_commit: bool = False,
         batch_inference: bool = False,
         max_batch: int = 32,
+        follow_production: bool = False,
+        reload_interval: float = 1.0,
     ) -> None:
         self.workspace = as_workspace(workspace)
         self.top_k = check_int(top_k, "top_k")
         self.max_bytes = check_int(max_bytes, "max_bytes")
         self.max_pixels = check_int(
             self.workspace.max_pixels if max_pixels is None else max_pixels, "max_pixels")
+        self.max_decode_bytes = check_int(
+            default_max_decode_bytes(self.max_pixels) if max_decode_bytes is None else max_decode_bytes,
+            "max_decode_bytes")
+        self.budget = DecodeBudget(
+            max_concurrent=default_max_concurrent() if max_concurrent is None else max_concurrent,
+            decode_memory=(default_decode_memory(self.max_decode_bytes) if decode_memory is None
+                           else decode_memory),
+            queue_timeout=queue_timeout)
         if not isinstance(source, str) or not source:
             raise ValueError(f"`source` must be a non-empty string. Received: source={source!r}")
         self.source = source
         self.keep_inputs = bool(keep_inputs)
-        max_batch = check_int(max_batch, "max_batch")
-        self.run = load_run(run, workspace=self.workspace)
-        self.run_id = self.run.run_id
-        self.classes = list(self.run.classes)
-        self.model = self.run.model
-        size = self.run.image_size
-        if size is None or None in size:
-            shape = self.model.input_shape
-            size = (int(shape[1]), int(shape[2]))
-        self.image_size = (int(size[0]), int(size[1]))
-        n_out = self.model.output_shape[-1]
-        if n_out != len(self.classes):
-            raise ValueError(
-                f"Run {self.run_id!r} has {len(self.classes)} classes but its model has "
-                f"{n_out} outputs; the run folder is inconsistent. Retrain or re-save it."
-            )
-        self.model_version = model_version or version_label(self.workspace, self.run_id)
-        self._infer_lock = threading.Lock()
+        self._max_batch = check_int(max_batch, "max_batch")
+        self._batch_inference = bool(batch_inference)
+        reload_interval = check_number(reload_interval, "reload_interval", 0.0, low_open=True)
+        self.served = ServedModel(self.workspace, run, model_version=model_version,
+                                  batch_inference=self._batch_inference, max_batch=self._max_batch)
+        self._swap_lock = threading.Lock()
         self._tmp_dir = self.workspace.cache_dir / "serving-tmp"
         self._tmp_dir.mkdir(parents=True, exist_ok=True)
         remove_stale(self._tmp_dir)
@@ -168,32 +170,58 @@ class Predictor:
         elif isinstance(log, TransactionLog):
             self.log = log
         else:
+            self.served.close()
             raise ValueError(
                 "`log` must be True (the workspace's log), a TransactionLog, or None "
                 f"(no logging). Received: log={log!r}"
             )
-        self._writer = GroupCommitWriter(self.log) if (group_commit and self.log) else None
-        self._batcher = InferenceBatcher(self._infer, max_batch=max_batch) if batch_inference else None
-        # One traced graph for any batch size (Keras' predict_on_batch traces
-        # twice before it generalises the batch dimension), built now rather
-        # than on the first request.
-        import tensorflow as tf
+        self.requests = RequestLog(self.log, group_commit=group_commit)
+        self._classes_of: dict[str, list[str]] = {}
+        self.follower = ProductionFollower(self, interval=reload_interval) if follow_production else None
 
-        model = self.model
-        self._forward = tf.function(
-            lambda x: model(x, training=False), autograph=False,
-            input_signature=[tf.TensorSpec([None, *self.image_size, 3], tf.float32)])
-        self._infer(np.zeros((1, *self.image_size, 3), dtype=np.uint8))
+    # --- the served model ----------------------------------------------------
+    run = property(lambda self: self.served.run, doc="The served :class:`~imgcls.runs.Run`.")
+    run_id = property(lambda self: self.served.run_id, doc="The served run's id.")
+    classes = property(lambda self: self.served.classes, doc="The served run's classes.")
+    model = property(lambda self: self.served.model, doc="The served ``keras.Model``.")
+    image_size = property(lambda self: self.served.image_size, doc="Model input (height, width).")
+    model_version = property(lambda self: self.served.model_version, doc="The served version label.")
+    temperature = property(lambda self: self.served.temperature,
+                           doc="The served run's calibration temperature (None: scores raw).")
+    # measurements (tests, benchmarks) read the workers' counters
+    _batcher = property(lambda self: self.served.batcher)
+    _writer = property(lambda self: self.requests.writer)
+
+    def reload(self, run: Run | str | os.PathLike = "production") -> bool:
+        """Load ``run`` and make it the served model, atomically; the old one closes when idle.
+
+        Requests in flight finish on the model they started with (and their
+        rows name it). Nothing changes when ``run`` is the one served.
+
+        Args:
+            run: The run to serve (default: the production run now).
+
+        Returns:
+            True when the served model changed.
+        """
+        target = load_run(run, workspace=self.workspace)
+        if target.run_id == self.served.run_id:
+            return False
+        new = ServedModel(self.workspace, target, batch_inference=self._batch_inference,
+                          max_batch=self._max_batch)
+        with self._swap_lock:
+            old, self.served = self.served, new
+        threading.Thread(target=old.close_when_idle, name="imgcls-retire-model", daemon=True).start()
+        return True
 
     # --- lifecycle ---------------------------------------------------------
     def close(self) -> None:
         """Stop the worker threads and close the log if this predictor opened it."""
-        if self._batcher is not None:
-            self._batcher.close()
-            self._batcher = None
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        if self.follower is not None:
+            self.follower.close()
+            self.follower = None
+        self.served.close()
+        self.requests.close()
         if self._own_log and self.log is not None:
             self.log.close()
 
@@ -211,88 +239,61 @@ class Predictor:
         )
 
     def info(self) -> dict:
-        """What is being served (``GET /model``)."""
-        created = self.run.created
+        """What is being served (``GET /model``): the model, its temperature and runtime, the limits."""
         return {
-            "run_id": self.run_id,
-            "model_version": self.model_version,
-            "model": self.run.model_name,
-            "classes": list(self.classes),
-            "num_classes": len(self.classes),
-            "input_size": list(self.image_size),
-            "generation": self.run.generation,
-            "parent": self.run.parent,
-            "created": None if created is None else created.isoformat(),
+            **self.served.info(),
             "top_k": self.top_k,
             "logging": self.log is not None,
             "keep_inputs": self.keep_inputs,
+            "follows_production": self.follower is not None,
             "max_bytes": self.max_bytes,
             "max_pixels": self.max_pixels,
+            "max_decode_bytes": self.max_decode_bytes,
+            "decode_memory": self.budget.decode_memory,
+            "max_concurrent": self.budget.max_concurrent,
+            "queue_timeout": self.budget.queue_timeout,
         }
 
-    # --- the model ---------------------------------------------------------
-    def _infer(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, num_classes) for uint8 pixels (n, h, w, 3)."""
-        x = np.asarray(batch, dtype=np.float32)
-        with self._infer_lock:  # Keras model objects are not documented thread-safe
-            probs = self._forward(x).numpy()
-        return np.asarray(probs, dtype=np.float64)
-
-    def _top(self, probs: np.ndarray, k: int) -> list[dict]:
-        """The ``k`` best classes of one image's probabilities, best first, scores to 6 decimals."""
-        indices, scores = rank_top_k(probs, k)
-        return [{"class": self.classes[i], "score": round(float(s), 6)}
-                for i, s in zip(indices.tolist(), scores.tolist())]
-
-    def _decode(self, image: Any, when: _dt.datetime):
+    # --- decoding and logging ----------------------------------------------
+    def _decode(self, image: Any, when: Any, model: ServedModel, deadline: float | None):
         """(pixels, image_hash, image_path, name) for any accepted input."""
         return decode_image(
-            image, when, image_size=self.image_size, max_bytes=self.max_bytes,
+            image, when, image_size=model.image_size, max_bytes=self.max_bytes,
             max_pixels=self.max_pixels, tmp_dir=self._tmp_dir,
-            served_root=self.workspace.root / SERVED_DIR if self.keep_inputs else None)
+            served_root=self.workspace.root / SERVED_DIR if self.keep_inputs else None,
+            max_decode_bytes=self.max_decode_bytes, budget=self.budget, deadline=deadline)
 
-    # --- logging -----------------------------------------------------------
-    def _record(self, *, top_k: list[dict] | None, image_hash: str | None, latency_ms: float,
-                source: str, image_path: Any, error: str | None, simulated: bool,
-                when: _dt.datetime) -> dict:
-        return {
-            "run_id": self.run_id,
-            "model_version": self.model_version,
-            "top_k": top_k or None,
-            "image_hash": image_hash,
-            "latency_ms": round(float(latency_ms), 3),
-            "source": source,
-            "image_path": None if image_path is None else str(image_path),
-            "status": "failed" if error is not None else "ok",
-            "error": error,
-            "simulated": bool(simulated),
-            "time": when,
-        }
+    def log_failure(self, reason: str, failure: str, *, endpoint: str = "predict",
+                    http_status: int | None = None, source: str | None = None,
+                    latency_ms: float = 0.0, image_hash: str | None = None,
+                    simulated: bool = False, time: Any = None) -> int | None:
+        """Log a refused request (committed) and return its transaction id (None without a log).
 
-    def _write(self, record: dict) -> int | None:
-        if self.log is None:
-            return None
-        try:
-            if self._writer is not None:
-                return int(self._writer.submit(record))
-            return int(self.log.log_transaction(**record))
-        except Exception as exc:  # noqa: BLE001 - any failed write fails the request
-            raise LogWriteError(
-                f"The transaction log {str(self.log.path)!r} could not be written "
-                f"({type(exc).__name__}: {exc}). The request was not answered so that no "
-                "served prediction goes unrecorded; fix the log (disk space, permissions, "
-                "a lock held by another program) and retry."
-            ) from exc
+        Args:
+            reason: Why it was refused (what the client is told).
+            failure: The kind of failure (``validation``, ``unauthorized``,
+                ``rate_limited``, ``bad_header``, ``too_large``, ...).
+            endpoint: The request refused (``predict``, ``evaluations``, ...).
+            http_status: The status answered (None for calls from Python).
+            source: Who asked (default :attr:`source`).
+            latency_ms: Time spent on it.
+            image_hash: The sha256 of a refused upload (never its bytes).
+            simulated: Demo traffic.
+            time: When (default now).
 
-    def _log_rejection(self, name: str, reason: str, kind: str, *, source: str | None = None,
-                       latency_ms: float = 0.0, image_hash: str | None = None,
-                       simulated: bool = False, time: Any = None) -> RejectedImage:
-        """Log a refused request; return the :class:`RejectedImage` to raise (the app answers it)."""
-        when = utcnow() if time is None else as_utc(time, "time")
-        tid = self._write(self._record(
-            top_k=None, image_hash=image_hash, latency_ms=latency_ms, source=source or self.source,
-            image_path=None, error=f"{kind}: {reason}", simulated=simulated, when=when))
-        return RejectedImage(name, reason, kind, status_code=status_for(kind), transaction_id=tid)
+        Raises:
+            LogWriteError: The row could not be committed.
+        """
+        return self.requests.failure(
+            self.served, reason, failure, source=source or self.source, endpoint=endpoint,
+            http_status=http_status, latency_ms=latency_ms, image_hash=image_hash,
+            simulated=simulated, time=time)
+
+    def _rejected(self, name: str, reason: str, kind: str, *, http: bool, **row: Any) -> RejectedImage:
+        """Log a refused image; return the :class:`RejectedImage` to raise."""
+        status = status_for(kind)
+        tid = self.log_failure(reason, kind, http_status=status if http else None, **row)
+        return RejectedImage(name, reason, kind, status_code=status, transaction_id=tid)
 
     # --- predicting --------------------------------------------------------
     def predict(
@@ -303,6 +304,7 @@ class Predictor:
         source: str | None = None,
         time: Any = None,
         simulated: bool = False,
+        http: bool = False,
     ) -> dict:
         """Predict the top-k classes of one image and log the transaction.
 
@@ -315,16 +317,20 @@ class Predictor:
             source: Who asked (default :attr:`source`).
             time: When the request happened (default now): for simulated traffic.
             simulated: Mark the transaction as demo data.
+            http: The request came over HTTP (its row records the status answered).
 
         Returns:
             ``{"transaction_id", "run_id", "model_version", "class", "score",
             "predictions": [{"class", "score"}, ...] best first,
-            "latency_ms", "image_hash", "image_path", "time"}``. The
+            "raw_score", "temperature", "latency_ms", "image_hash",
+            "image_path", "time"}``. Scores are calibrated with the run's
+            temperature (``raw_score``: the top-1 score before). The
             transaction is committed before this returns.
 
         Raises:
-            RejectedImage: The image is unreadable, truncated or too large
-                (logged as a failed transaction first; ``.transaction_id``).
+            RejectedImage: The image is unreadable, truncated or too large,
+                or the server is overloaded (logged as a failed transaction
+                first; ``.transaction_id``, ``.status_code``, ``.retry_after``).
             LogWriteError: The log could not be written (no result is given).
             ValueError: ``image`` is of an unsupported type.
         """
@@ -332,37 +338,49 @@ class Predictor:
         k = self.top_k if top_k is None else check_int(top_k, "top_k")
         source = source or self.source
         when = utcnow() if time is None else as_utc(time, "time")
-        try:
-            pixels, digest, kept, _ = self._decode(image, when)
-        except ImageError as err:
-            digest = upload_digest(image, err)
-            raise self._log_rejection(
-                str(err.path), err.reason, err.kind, source=source,
-                latency_ms=(_time.perf_counter() - start) * 1000, image_hash=digest,
-                simulated=simulated, time=when) from None
-        try:
-            if self._batcher is not None:
-                probs = self._batcher.submit(pixels)
-            else:
-                probs = self._infer(pixels[None])[0]
-        except Exception as exc:  # noqa: BLE001 - logged, then re-raised
-            self._write(self._record(
-                top_k=None, image_hash=digest, latency_ms=(_time.perf_counter() - start) * 1000,
-                source=source, image_path=kept, error=f"inference: {type(exc).__name__}: {exc}",
-                simulated=simulated, when=when))
-            raise
-        top = self._top(probs, k)
-        latency = (_time.perf_counter() - start) * 1000
-        tid = self._write(self._record(
-            top_k=top, image_hash=digest, latency_ms=latency, source=source, image_path=kept,
-            error=None, simulated=simulated, when=when))
+        model = self.served  # this request's model, to its end (a reload swaps the reference)
+        row = {"source": source, "simulated": simulated, "time": when}
+        with model.hold():
+            try:
+                with self.budget.slot() as deadline:
+                    try:
+                        pixels, digest, kept, _ = self._decode(image, when, model, deadline)
+                    except ImageError as err:
+                        raise self._rejected(
+                            str(err.path), err.reason, err.kind, http=http,
+                            image_hash=upload_digest(image, err),
+                            latency_ms=(_time.perf_counter() - start) * 1000, **row) from None
+                    try:
+                        probs = model.probabilities(pixels)
+                    except Exception as exc:  # noqa: BLE001 - logged, then re-raised
+                        self.requests.write(self.requests.row(
+                            model, top_k=None, raw_score=None, image_hash=digest,
+                            latency_ms=(_time.perf_counter() - start) * 1000, source=source,
+                            image_path=kept, error=f"inference: {type(exc).__name__}: {exc}",
+                            simulated=simulated, when=when, http_status=500 if http else None))
+                        raise
+            except Overloaded as exc:
+                status = status_for("overloaded")
+                tid = self.requests.failure(
+                    model, str(exc), "overloaded", source=source, http_status=status if http else None,
+                    latency_ms=(_time.perf_counter() - start) * 1000, simulated=simulated, time=when)
+                raise RejectedImage("<upload>", str(exc), "overloaded", status_code=status,
+                                    transaction_id=tid, retry_after=exc.retry_after) from None
+            top, raw = model.ranked(probs, k)
+            latency = (_time.perf_counter() - start) * 1000
+            tid = self.requests.write(self.requests.row(
+                model, top_k=top, raw_score=raw, image_hash=digest, latency_ms=latency, source=source,
+                image_path=kept, error=None, simulated=simulated, when=when,
+                http_status=200 if http else None))
         return {
             "transaction_id": tid,
-            "run_id": self.run_id,
-            "model_version": self.model_version,
+            "run_id": model.run_id,
+            "model_version": model.model_version,
             "class": top[0]["class"],
             "score": top[0]["score"],
             "predictions": top,
+            "raw_score": raw,
+            "temperature": model.temperature,
             "latency_ms": round(latency, 3),
             "image_hash": digest,
             "image_path": None if kept is None else str(kept),
@@ -394,91 +412,19 @@ class Predictor:
 
         Returns:
             One row per image, in order: transaction_id (int, or <NA> without
-            a log), status ("ok"/"failed"), error, class, score, predictions
-            (list of dicts), latency_ms (decode time plus the image's share of
-            the batch's model call), image_hash, image_path, time (UTC).
+            a log), status ("ok"/"failed"), error, class, score (calibrated),
+            predictions (list of dicts), latency_ms (decode time plus the
+            image's share of the batch's model call), image_hash, image_path,
+            time (UTC).
 
         Raises:
             LogWriteError: A batch could not be logged. Earlier batches stay
                 committed; nothing of the failing batch is returned.
         """
-        k = self.top_k if top_k is None else check_int(top_k, "top_k")
-        batch_size = check_int(batch_size, "batch_size")
-        source = source or self.source
-        images = list(images)
-        if times is not None:
-            times = list(times)
-            if len(times) != len(images):
-                raise ValueError(
-                    f"`times` must have one time per image: {len(images)} images, "
-                    f"{len(times)} times."
-                )
-        rows: list[dict] = []
-        for first in range(0, len(images), batch_size):
-            chunk = images[first:first + batch_size]
-            whens = [
-                utcnow() if times is None else as_utc(times[first + i], "times")
-                for i in range(len(chunk))
-            ]
-            decoded, records, out = [], [], []
-            for image, when in zip(chunk, whens):
-                t0 = _time.perf_counter()
-                try:
-                    pixels, digest, kept, _ = self._decode(image, when)
-                    decoded.append(pixels)
-                    out.append({"ok": True, "hash": digest, "path": kept,
-                                "decode_ms": (_time.perf_counter() - t0) * 1000, "when": when})
-                except ImageError as err:
-                    digest = upload_digest(image, err)
-                    out.append({"ok": False, "hash": digest, "error": f"{err.kind}: {err.reason}",
-                                "decode_ms": (_time.perf_counter() - t0) * 1000, "when": when})
-            if decoded:
-                t0 = _time.perf_counter()
-                probs = self._infer(np.stack(decoded))
-                share = (_time.perf_counter() - t0) * 1000 / len(decoded)
-            j = 0
-            for item in out:
-                if item["ok"]:
-                    item["top"] = self._top(probs[j], k)
-                    item["latency"] = item["decode_ms"] + share
-                    j += 1
-                else:
-                    item["latency"] = item["decode_ms"]
-                records.append(self._record(  # a failed item has no top / path, an ok one no error
-                    top_k=item.get("top"), image_hash=item["hash"], latency_ms=item["latency"],
-                    source=source, image_path=item.get("path"), error=item.get("error"),
-                    simulated=simulated, when=item["when"]))
-            ids: list[int | None] = [None] * len(records)
-            if self.log is not None:
-                try:
-                    ids = list(self.log.log_transactions(records))
-                except Exception as exc:  # noqa: BLE001
-                    raise LogWriteError(
-                        f"The transaction log {str(self.log.path)!r} could not be written "
-                        f"({type(exc).__name__}: {exc}); {len(rows)} earlier predictions are "
-                        "logged, this batch is not."
-                    ) from exc
-            for item, tid in zip(out, ids):
-                top = item.get("top") or []
-                rows.append({
-                    "transaction_id": tid,
-                    "status": "ok" if item["ok"] else "failed",
-                    "error": "" if item["ok"] else item["error"],
-                    "class": top[0]["class"] if top else "",
-                    "score": top[0]["score"] if top else np.nan,
-                    "predictions": top,
-                    "latency_ms": round(item["latency"], 3),
-                    "image_hash": item["hash"] or "",
-                    "image_path": "" if not item.get("path") else str(item["path"]),
-                    "time": item["when"],
-                })
-        df = pd.DataFrame(rows, columns=[
-            "transaction_id", "status", "error", "class", "score", "predictions",
-            "latency_ms", "image_hash", "image_path", "time"])
-        df["transaction_id"] = df["transaction_id"].astype("Int64")
-        df["score"] = df["score"].astype(float)
-        df["time"] = pd.to_datetime(df["time"], utc=True)
-        return df
+        from imgcls.serving.many import predict_many
+
+        return predict_many(self, images, top_k=top_k, source=source, times=times,
+                            simulated=simulated, batch_size=batch_size)
 
     def record_verdict(
         self,
@@ -487,16 +433,26 @@ class Predictor:
         *,
         reviewer: str,
         true_class: str | None = None,
+        new_class: bool = False,
+        note: str | None = None,
         time: Any = None,
         simulated: bool = False,
     ) -> int:
         """Record a manual verdict on a served prediction.
 
+        The last verdict the log receives for a transaction is its current
+        one (the history is kept; reports count the current verdict).
+
         Args:
             transaction_id: The id :meth:`predict` returned.
             verdict: ``"correct"``, ``"wrong"`` or ``"unsure"``.
-            reviewer: Who judged it.
-            true_class: The real class, when known.
+            reviewer: Who judged it (at most 100 characters).
+            true_class: The real class, when known: one of the classes of the
+                run that served the prediction, or (with ``new_class=True``)
+                a new class name that passes
+                :func:`imgcls.library.validate_class_name`.
+            new_class: ``true_class`` is a class the model does not know yet.
+            note: A free-text note (at most 2,000 characters).
             time: When it was judged (default now).
             simulated: Mark the evaluation as demo data.
 
@@ -504,22 +460,19 @@ class Predictor:
             The evaluation id.
 
         Raises:
-            ValueError: No log, unknown transaction, or an invalid verdict.
+            UnknownTransactionError: No such transaction (a ``ValueError``).
+            ValueError: No log, an invalid verdict, reviewer, note or true class.
             LogWriteError: The log could not be written.
         """
-        if self.log is None:
-            raise ValueError(
-                "This Predictor has no transaction log (log=None); evaluations cannot be "
-                "recorded. Create it with log=True."
-            )
-        try:
-            return int(self.log.log_evaluation(
-                transaction_id, verdict, reviewer=reviewer, true_class=true_class,
-                time=time, simulated=simulated))
-        except ValueError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise LogWriteError(
-                f"The evaluation could not be written to {str(self.log.path)!r} "
-                f"({type(exc).__name__}: {exc})."
-            ) from exc
+        return record_verdict(
+            self, transaction_id, verdict, reviewer=reviewer, true_class=true_class,
+            new_class=new_class, note=note, time=time, simulated=simulated)
+
+    def classes_of(self, run_id: str) -> list[str]:
+        """The classes of the run ``run_id`` (cached; the served ones if the run is gone)."""
+        if run_id not in self._classes_of:
+            try:
+                self._classes_of[run_id] = list(load_run(run_id, workspace=self.workspace).classes)
+            except (ValueError, FileNotFoundError, LookupError):
+                return list(self.served.classes) if run_id == self.served.run_id else []
+        return self._classes_of[run_id]

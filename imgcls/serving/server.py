@@ -1,8 +1,13 @@
 """Running the HTTP app: :func:`serve` (until interrupted) and :func:`start_server` (in a thread).
 
 One uvicorn worker holds one model, bound to 127.0.0.1 unless told
-otherwise; see :func:`~imgcls.serving.create_app` for the endpoints and
-:class:`~imgcls.serving.Predictor` for the options.
+otherwise; see :func:`~imgcls.serving.create_app` for the endpoints,
+:class:`~imgcls.serving.Predictor` for the options and
+:mod:`imgcls.serving.limits` for every limit. :func:`serve` refuses to bind
+to anything but a loopback address without a token (``token_file`` or
+``$IMGCLS_TOKEN``) unless ``insecure=True``, turns the rate limit on by
+default off loopback, and follows the production pointer when it serves the
+production run.
 """
 
 from __future__ import annotations
@@ -16,10 +21,18 @@ from typing import Any
 from imgcls.core import Workspace
 from imgcls.runs import Run
 from imgcls.serving.app import HTTP_SOURCE, create_app
+from imgcls.serving.guards import TOKEN_ENV, read_token
+from imgcls.serving.limits import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_EVALUATION_BYTES,
+    DEFAULT_QUEUE_TIMEOUT,
+    DEFAULT_RATE_BURST,
+    DEFAULT_RATE_LIMIT,
+    is_loopback,
+)
 from imgcls.serving.predictor import DEFAULT_TOP_K, Predictor
-from imgcls.serving.uploads import DEFAULT_MAX_BYTES
 
-__all__ = ["serve", "start_server", "RunningServer"]
+__all__ = ["serve", "start_server", "RunningServer", "check_exposure"]
 
 
 def _uvicorn_config(app, host: str, port: int, log_level: str, access_log: bool):
@@ -41,44 +54,94 @@ def serve(
     keep_inputs: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int | None = None,
+    max_decode_bytes: int | None = None,
+    decode_memory: int | None = None,
+    max_concurrent: int | None = None,
+    queue_timeout: float = DEFAULT_QUEUE_TIMEOUT,
     model_version: str | None = None,
     group_commit: bool = False,
     batch_inference: bool = True,
     allow_simulated: bool = False,
+    token_file: str | os.PathLike | None = None,
+    insecure: bool = False,
+    rate_limit: float | str | None = "auto",
+    rate_burst: int = DEFAULT_RATE_BURST,
+    max_evaluation_bytes: int = DEFAULT_MAX_EVALUATION_BYTES,
+    follow_production: bool | None = None,
     log_level: str = "info",
     access_log: bool = False,
 ) -> None:
     """Serve a run over HTTP until interrupted (Ctrl-C / SIGTERM).
 
     One uvicorn worker holds one model; see :func:`create_app` for the
-    endpoints and :class:`Predictor` for the options.
+    endpoints, :class:`Predictor` for the options and
+    :mod:`imgcls.serving.limits` for the limits and their defaults.
 
     Args:
         workspace: The workspace.
         run: The run to serve (default the production run).
         host: Interface to bind. The default, 127.0.0.1, is reachable from
-            this machine only; pass ``"0.0.0.0"`` deliberately to expose it.
+            this machine only. Any other address needs a token (or ``insecure=True``).
         port: TCP port.
-        top_k, keep_inputs, max_bytes, max_pixels, model_version, group_commit:
-            See :class:`Predictor`.
+        top_k, keep_inputs, max_bytes, max_pixels, max_decode_bytes,
+            decode_memory, max_concurrent, queue_timeout, model_version,
+            group_commit: See :class:`Predictor`.
         batch_inference: See :class:`Predictor`; on by default here (measured
             to raise throughput under concurrent clients, see :mod:`imgcls.serving`).
         allow_simulated: See :func:`create_app` (demo servers only).
+        token_file: A file whose first line is the bearer token; default
+            ``$IMGCLS_TOKEN``; neither: no auth (loopback only, unless ``insecure``).
+        insecure: Allow a non-loopback ``host`` without a token.
+        rate_limit: Requests a second per client; ``"auto"`` (default): off
+            on a loopback host, :data:`~imgcls.serving.limits.DEFAULT_RATE_LIMIT`
+            elsewhere; None: off. Counted per process.
+        rate_burst, max_evaluation_bytes: See :func:`create_app`.
+        follow_production: Swap to the run ``runs/production.json`` names
+            when it changes (``promote``, ``rollback``); default: when ``run``
+            is ``"production"``.
         log_level: uvicorn's log level.
         access_log: Also print uvicorn's access log (every request is in the
             transaction log anyway).
+
+    Raises:
+        ValueError: A non-loopback ``host`` without a token and without
+            ``insecure``; an unreadable or short token.
     """
     import uvicorn
 
+    token = read_token(token_file)
+    check_exposure(host, token=token, insecure=insecure)
+    if rate_limit == "auto":
+        rate_limit = None if is_loopback(host) else DEFAULT_RATE_LIMIT
+    if follow_production is None:
+        follow_production = isinstance(run, str) and run == "production"
     predictor = Predictor(
         workspace, run=run, top_k=top_k, keep_inputs=keep_inputs, max_bytes=max_bytes,
-        max_pixels=max_pixels, source=HTTP_SOURCE, model_version=model_version,
-        group_commit=group_commit, batch_inference=batch_inference)
+        max_pixels=max_pixels, max_decode_bytes=max_decode_bytes, decode_memory=decode_memory,
+        max_concurrent=max_concurrent, queue_timeout=queue_timeout, source=HTTP_SOURCE,
+        model_version=model_version, group_commit=group_commit, batch_inference=batch_inference,
+        follow_production=follow_production)
     try:
-        app = create_app(predictor, allow_simulated=allow_simulated)
+        app = create_app(predictor, allow_simulated=allow_simulated, token=token,
+                         rate_limit=rate_limit, rate_burst=rate_burst,
+                         max_evaluation_bytes=max_evaluation_bytes)
         uvicorn.Server(_uvicorn_config(app, host, port, log_level, access_log)).run()
     finally:
         predictor.close()
+
+
+def check_exposure(host: str, *, token: str | None, insecure: bool) -> None:
+    """Refuse to expose a server beyond this machine without a token (unless ``insecure``).
+
+    Raises:
+        ValueError: ``host`` is not a loopback address, there is no token,
+            and ``insecure`` is False.
+    """
+    if token is None and not insecure and not is_loopback(host):
+        raise ValueError(
+            f"Refusing to serve on {host!r} without a token: anyone who can reach it could read "
+            f"the class list and fill the log. Give a token (--token-file PATH, or ${TOKEN_ENV}), "
+            "bind to 127.0.0.1, or pass --insecure if the network is trusted.")
 
 
 class RunningServer:
@@ -125,6 +188,8 @@ def start_server(
     port: int = 0,
     allow_simulated: bool = False,
     timeout: float = 30.0,
+    insecure: bool = False,
+    **app_options: Any,
 ) -> RunningServer:
     """Start the HTTP server in a background thread and return once it accepts requests.
 
@@ -138,6 +203,9 @@ def start_server(
         port: TCP port; 0 picks a free one (see ``.port``).
         allow_simulated: See :func:`create_app`.
         timeout: Seconds to wait for the server to start.
+        insecure: Allow a non-loopback ``host`` without a token (see :func:`check_exposure`).
+        **app_options: ``token``, ``rate_limit``, ``rate_burst``,
+            ``max_evaluation_bytes`` for :func:`create_app` (with a predictor).
 
     Returns:
         A :class:`RunningServer`; call ``.stop()`` (or use ``with``).
@@ -146,7 +214,11 @@ def start_server(
 
     app = predictor_or_app
     if isinstance(predictor_or_app, Predictor):
-        app = create_app(predictor_or_app, allow_simulated=allow_simulated)
+        app = create_app(predictor_or_app, allow_simulated=allow_simulated, **app_options)
+    elif app_options:
+        raise ValueError(f"Options {sorted(app_options)} need a Predictor, not an app.")
+    guarded = getattr(getattr(app, "state", None), "token_required", False)
+    check_exposure(host, token="set" if guarded else None, insecure=insecure)
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that
     # say so, and without it every keep-alive response waits ~40 ms (Nagle +
     # delayed ACK).

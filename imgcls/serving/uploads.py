@@ -7,6 +7,11 @@ kept, where it was stored (``served/<yyyy-mm-dd>/<sha256>.<ext>``, the
 extension sniffed from the first bytes). Uploads go through a temporary file
 in the workspace cache, so bytes, paths and arrays share one decoder.
 
+Before any pixel is decoded, the header gives the decode cost in bytes
+(:func:`imgcls.core.decode_cost`): over ``max_decode_bytes`` the image is
+refused (``too_large``, 413); otherwise its decoding holds that much of the
+server's :class:`~imgcls.serving.budget.DecodeBudget` memory.
+
 A request refused because of its image raises :class:`RejectedImage`.
 """
 
@@ -19,19 +24,18 @@ import os
 import secrets
 import shutil
 import time as _time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imgcls.core import ImageError, file_hash, read_image_resized
+from imgcls.core import ImageError, decode_cost, file_hash, read_image_resized
+from imgcls.serving.budget import DecodeBudget
+from imgcls.serving.limits import DEFAULT_MAX_BYTES
+from imgcls.translog import SERVED_DIR
 
 __all__ = ["DEFAULT_MAX_BYTES", "SERVED_DIR", "RejectedImage", "decode_image"]
-
-#: Largest accepted upload (bytes of the image file).
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-#: Folder (under the workspace) where kept inputs go: ``served/<yyyy-mm-dd>/<hash>.<ext>``.
-SERVED_DIR = "served"
 
 _MAGIC = (  # (prefix, offset, extension): the formats imgcls.core decodes
     (b"\xff\xd8\xff", 0, "jpg"),
@@ -53,23 +57,28 @@ class RejectedImage(ImageError):
         path: The file or upload name (``"<upload>"`` for bare bytes).
         reason: Why it was refused (what a client sees).
         kind: :attr:`imgcls.core.ImageError.kind`, or ``"too_large"`` for
-            an upload over ``max_bytes``, ``"no_file"`` for a request
-            without an image.
-        status_code: The HTTP status the server answers with (400 or 413).
+            an upload over ``max_bytes`` / ``max_decode_bytes``,
+            ``"no_file"`` for a request without an image, ``"overloaded"``
+            when no decode slot or memory freed up in time.
+        status_code: The HTTP status the server answers with (400, 413 or 503).
         transaction_id: The failed transaction's id (None without a log).
+        retry_after: Seconds to wait before retrying (``overloaded`` only).
     """
 
     def __init__(self, path, reason: str, kind: str, *, status_code: int = 400,
-                 transaction_id: int | None = None) -> None:
+                 transaction_id: int | None = None, retry_after: int | None = None) -> None:
         super().__init__(path, reason, kind)
         self.status_code = status_code
         self.transaction_id = transaction_id
+        self.retry_after = retry_after
 
 
 def status_for(kind: str) -> int:
     """The HTTP status for an :class:`~imgcls.core.ImageError` kind."""
     if kind == "too_large":
         return 413
+    if kind == "overloaded":
+        return 503
     if kind in ("io_error", "permission", "missing", "not_a_file", "directory"):
         return 500  # our own temp file went wrong, not the client's image
     return 400
@@ -134,8 +143,29 @@ def _kept_path(served_root: Path, digest: str, ext: str, when: _dt.datetime) -> 
     return folder / f"{digest}.{ext}"
 
 
+def _checked_read(path: Path, name: str, *, image_size: tuple[int, int], max_pixels: int,
+                  max_decode_bytes: int | None, budget: DecodeBudget | None,
+                  deadline: float | None) -> np.ndarray:
+    """Read the image resized, after refusing a decode cost over ``max_decode_bytes`` from
+    the header and while holding the cost in ``budget`` (may raise ``Overloaded``)."""
+    cost = decode_cost(path, target=image_size) if (max_decode_bytes or budget) else None
+    if cost is not None and max_decode_bytes is not None and cost.bytes > max_decode_bytes:
+        raise ImageError(
+            name,
+            f"decoding it would take {cost.bytes:,} bytes ({cost.width}x{cost.height} "
+            f"{cost.format} {cost.mode}, {cost.bytes_per_pixel:g} bytes a pixel), more than "
+            f"the decode limit max_decode_bytes={max_decode_bytes:,}; send a smaller image "
+            "(an 8-bit RGB JPEG or PNG costs least)",
+            "too_large",
+        )
+    hold = budget.memory(cost.bytes, deadline=deadline) if (budget and cost) else nullcontext()
+    with hold:
+        return read_image_resized(path, image_size, max_pixels=max_pixels)
+
+
 def _decode_bytes(data: bytes, name: str, when: _dt.datetime, *, image_size: tuple[int, int],
-                  max_bytes: int, max_pixels: int, tmp_dir: Path, served_root: Path | None):
+                  max_bytes: int, max_pixels: int, tmp_dir: Path, served_root: Path | None,
+                  **budgeted: Any):
     """(pixels, sha256, kept path or None) for an uploaded image; ImageError on a
     bad one, with the upload's sha256 as its ``digest`` (see :func:`upload_digest`)."""
     digest = hashlib.sha256(data).hexdigest()
@@ -153,7 +183,8 @@ def _decode_bytes(data: bytes, name: str, when: _dt.datetime, *, image_size: tup
         with open(tmp, "wb") as fh:
             fh.write(data)
         try:
-            pixels = read_image_resized(tmp, image_size, max_pixels=max_pixels)
+            pixels = _checked_read(tmp, name, image_size=image_size, max_pixels=max_pixels,
+                                   **budgeted)
         except ImageError as err:
             bad = ImageError(name, err.reason, err.kind)
             bad.digest = digest
@@ -168,9 +199,9 @@ def _decode_bytes(data: bytes, name: str, when: _dt.datetime, *, image_size: tup
 
 
 def _decode_path(path: Path, when: _dt.datetime, *, image_size: tuple[int, int], max_pixels: int,
-                 tmp_dir: Path, served_root: Path | None):
+                 tmp_dir: Path, served_root: Path | None, **budgeted: Any):
     digest = file_hash(path)
-    pixels = read_image_resized(path, image_size, max_pixels=max_pixels)
+    pixels = _checked_read(path, str(path), image_size=image_size, max_pixels=max_pixels, **budgeted)
     kept = str(path.resolve())
     if served_root is not None:
         with open(path, "rb") as fh:
@@ -196,6 +227,9 @@ def decode_image(
     max_pixels: int,
     tmp_dir: Path,
     served_root: Path | None = None,
+    max_decode_bytes: int | None = None,
+    budget: DecodeBudget | None = None,
+    deadline: float | None = None,
 ) -> tuple[np.ndarray, str, Any, str]:
     """Decode one served input as training decodes it.
 
@@ -210,6 +244,10 @@ def decode_image(
         tmp_dir: Folder for upload temp files (``*.upload``).
         served_root: Keep every input under this folder
             (``<served_root>/<yyyy-mm-dd>/<sha256>.<ext>``); None keeps nothing.
+        max_decode_bytes: Largest decode cost (bytes, from the header,
+            :func:`imgcls.core.decode_cost`); None: no limit.
+        budget: Hold the decode cost in this budget's memory while decoding.
+        deadline: ``time.monotonic()`` by which the budget must have room.
 
     Returns:
         ``(pixels, sha256, image_path, name)``: uint8 pixels at ``image_size``;
@@ -219,23 +257,25 @@ def decode_image(
     Raises:
         ImageError: Unreadable, truncated or too large; an upload's carries
             its sha256 as ``digest``.
+        Overloaded: The budget had no room before the deadline.
         ValueError: ``image`` is of an unsupported type or array shape.
     """
+    budgeted = {"max_decode_bytes": max_decode_bytes, "budget": budget, "deadline": deadline}
     if isinstance(image, (bytes, bytearray, memoryview)):
         pixels, digest, kept = _decode_bytes(
             bytes(image), "<upload>", when, image_size=image_size, max_bytes=max_bytes,
-            max_pixels=max_pixels, tmp_dir=tmp_dir, served_root=served_root)
+            max_pixels=max_pixels, tmp_dir=tmp_dir, served_root=served_root, **budgeted)
         return pixels, digest, kept, "<upload>"
     if isinstance(image, (str, os.PathLike)):
         path = Path(os.fspath(image)).expanduser()
         pixels, digest, kept = _decode_path(
             path, when, image_size=image_size, max_pixels=max_pixels, tmp_dir=tmp_dir,
-            served_root=served_root)
+            served_root=served_root, **budgeted)
         return pixels, digest, kept, str(path)
     if isinstance(image, np.ndarray) or _is_pil(image):
         pixels, digest, kept = _decode_bytes(
             _encode_png(image), "<array>", when, image_size=image_size, max_bytes=max_bytes,
-            max_pixels=max_pixels, tmp_dir=tmp_dir, served_root=served_root)
+            max_pixels=max_pixels, tmp_dir=tmp_dir, served_root=served_root, **budgeted)
         return pixels, digest, kept, "<array>"
     raise ValueError(
         "`image` must be image bytes, a file path, a uint8 numpy array (H, W, 3) or "

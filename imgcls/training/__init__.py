@@ -11,7 +11,7 @@ from imgcls.training.headswap import (
     split_changes,
     swap_head,
 )
-from imgcls.training.metrics import model_metrics
+from imgcls.training.metrics import labelled_scores, model_metrics
 from imgcls.training.options import (
     DEFAULT_LEARNING_RATE,
     DEFAULT_MAX_EPOCHS,
@@ -35,6 +35,7 @@ __all__ = [
     "choose_run",
     "plot_history",
     "model_metrics",
+    "labelled_scores",
     "prepare_training_data",
     "compile_model",
     "fit_epochs",

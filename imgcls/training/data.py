@@ -2,7 +2,10 @@
 
 :func:`prepare_training_data` turns a workspace (or a given catalog) into the
 snapshot a run trains on: the readable images of the chosen classes with
-their stable hash-based split (see :func:`imgcls.library.assign_splits`). It
+their stable hash-based split (see :func:`imgcls.library.assign_splits`).
+Chosen classes that have no benchmark image get theirs first
+(:func:`imgcls.library.ensure_benchmark`), so the first training of a library
+fixes the benchmark set before anything is trained on it. It
 refuses, with the counts and what to do, a library where fewer than two
 classes meet the cutoff or where the train or validation split is empty.
 """
@@ -16,7 +19,7 @@ import pandas as pd
 
 from imgcls.core.checks import check_int
 from imgcls.core.workspace import UNKNOWN_CLASS, Workspace, as_workspace
-from imgcls.library import Library, assign_splits, training_rows
+from imgcls.library import Library, assign_splits, ensure_benchmark, training_rows
 
 __all__ = ["prepare_training_data"]
 
@@ -123,6 +126,7 @@ def _prepare_data(
             )
         if len(chosen) < 2:
             raise ValueError(f"Training needs at least 2 classes. Received: classes={chosen!r}")
+    catalog = ensure_benchmark(ws, chosen, catalog=catalog)  # the benchmark is fixed before any training
     with_split = catalog if "split" in catalog.columns else assign_splits(catalog)
     rows = training_rows(with_split, chosen).copy()
     if "turns" not in rows.columns:

@@ -3,7 +3,9 @@
 :func:`imgcls.training.train` prepares a run (or reloads an interrupted one)
 and hands it to ``_fit_and_save``: fit until the validation metric plateaus
 with a checkpoint after every epoch, then evaluate the best weights on the
-test split and the benchmark set and save the run folder.
+test split and the benchmark set, fit the temperature that calibrates their
+scores on the validation split (``config.json["calibration"]``, see
+:func:`imgcls.core.calibration.fit_calibration`) and save the run folder.
 
 :func:`fit_epochs` fits a compiled model for a fixed number of epochs on a
 snapshot's train split, validating on its val split, and saves nothing (the
@@ -25,6 +27,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from imgcls.core.calibration import fit_calibration
 from imgcls.core.checks import check_int
 from imgcls.inputs import make_dataset
 from imgcls.runs import CHECKPOINTS_DIR, LOGS_DIR, Run, save_run
@@ -39,7 +42,7 @@ from imgcls.training.callbacks import (
     print_progress,
 )
 from imgcls.training.data import _split_rows
-from imgcls.training.metrics import model_metrics
+from imgcls.training.metrics import labelled_scores, model_metrics
 from imgcls.training.options import DEFAULT_TOP_K, _augmentation_arg, _model_input_size, check_verbose
 
 __all__ = ["fit_epochs"]
@@ -147,6 +150,9 @@ def _fit_and_save(ws, folder: Path, config: dict, classes: list[str], snapshot: 
                          batch_size=batch_size, top_k=k, skipped=skipped["test"])
     bench = model_metrics(net, _split_rows(snapshot, "benchmark"), classes, image_size=size,
                           batch_size=batch_size, top_k=k, skipped=skipped["benchmark"])
+    val_labels, val_probs = labelled_scores(net, _split_rows(snapshot, "val"), classes, image_size=size,
+                                            batch_size=batch_size)
+    config["calibration"] = fit_calibration(val_probs, val_labels, fitted_on="val") if len(val_labels) else None
     wall = checkpoint.wall_before + (time.perf_counter() - session_start)
     epoch_times = history["epoch_time_s"].astype(float) if "epoch_time_s" in history else pd.Series(dtype=float)
     skipped_df = pd.DataFrame(_skipped_records(skipped), columns=SKIPPED_COLUMNS)
@@ -190,6 +196,10 @@ def _fit_and_save(ws, folder: Path, config: dict, classes: list[str], snapshot: 
     run = save_run(ws, net, classes=classes, config=config, history=history, splits=snapshot,
                    metrics=metrics, skipped=skipped_df, run_id=config["run_id"], staging=folder)
     print_progress(_finish_text(run, metrics), verbose=verbose)
+    if config["calibration"]:
+        c = config["calibration"]
+        print_progress(f"Scores calibrated: temperature {c['temperature']:.2f} fitted on {c['n']} val images "
+                       f"(calibration error {c['ece_before']:.1%} -> {c['ece_after']:.1%}).", verbose=verbose)
     return run
 
 

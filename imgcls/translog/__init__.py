@@ -2,11 +2,19 @@
 
 * :mod:`~imgcls.translog.schema` — the tables, :data:`MIGRATIONS` and every SQL statement;
 * :mod:`~imgcls.translog.values` — times (:func:`to_utc_micros`) and the checks of a record's fields;
-* :mod:`~imgcls.translog.log` — :class:`TransactionLog`, the one reader and writer of ``serving.sqlite``.
+* :mod:`~imgcls.translog.log` — :class:`TransactionLog`, the one reader and writer of ``serving.sqlite``
+  (its query methods live in :mod:`~imgcls.translog.reads`);
+* :mod:`~imgcls.translog.retention` — :func:`purge`: the log and the stored inputs older than a date;
+* :mod:`~imgcls.translog.harvest` — :func:`harvest`: judged served images back into the library.
 """
 
+from imgcls.translog.harvest import HARVEST_COLUMNS, harvest
 from imgcls.translog.log import TransactionLog
+from imgcls.translog.retention import SERVED_DIR, purge, stored_inputs
 from imgcls.translog.schema import (
+    ENDPOINTS,
+    MAX_NOTE_CHARS,
+    MAX_REVIEWER_CHARS,
     MIGRATIONS,
     SCHEMA_VERSION,
     STATUSES,
@@ -14,16 +22,25 @@ from imgcls.translog.schema import (
     VERDICTS,
     Migration,
 )
-from imgcls.translog.values import UnknownTransactionError, to_utc_micros
+from imgcls.translog.values import MAX_ID, UnknownTransactionError, to_utc_micros
 
 __all__ = [
     "VERDICTS",
     "STATUSES",
+    "ENDPOINTS",
     "SCHEMA_VERSION",
     "MIGRATIONS",
     "US_PER_DAY",
+    "MAX_ID",
+    "MAX_REVIEWER_CHARS",
+    "MAX_NOTE_CHARS",
+    "SERVED_DIR",
+    "HARVEST_COLUMNS",
     "Migration",
     "TransactionLog",
     "UnknownTransactionError",
     "to_utc_micros",
+    "purge",
+    "stored_inputs",
+    "harvest",
 ]

@@ -2,8 +2,9 @@
 
 One embedded SQLite file per workspace (``<workspace>/serving.sqlite``); its
 tables and migrations are described in :mod:`imgcls.translog.schema`, which
-holds every SQL statement this class runs, and the checks of what goes in
-are in :mod:`imgcls.translog.values`.
+holds every SQL statement this class runs, the checks of what goes in are
+in :mod:`imgcls.translog.values`, and the query methods in
+:mod:`imgcls.translog.reads`.
 
 Durability. The file runs in WAL mode with a busy timeout, and every write
 method commits before it returns, so no transaction id is handed to a client
@@ -34,22 +35,21 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import pandas as pd
 
 from imgcls.core.checks import check_choice, check_number
 from imgcls.core.clock import isoformat
 from imgcls.core.workspace import Workspace, as_workspace
 from imgcls.translog import schema as sql
-from imgcls.translog.schema import MIGRATIONS, SCHEMA_VERSION, US_PER_DAY
+from imgcls.translog.reads import LogReads
+from imgcls.translog.schema import MIGRATIONS, SCHEMA_VERSION
 from imgcls.translog.values import (
     check_judgement,
     checked_rows,
     evaluation_row,
-    frame,
     now_us,
-    optional_micros,
     records_list,
+    to_utc_micros,
     transaction_row,
 )
 
@@ -73,7 +73,7 @@ def _resolve_path(target: Any) -> Path:
     )
 
 
-class TransactionLog:
+class TransactionLog(LogReads):
     """The transaction and manual-evaluation store of one workspace.
 
     Args:
@@ -257,6 +257,11 @@ class TransactionLog:
         error: str | None = None,
         simulated: bool = False,
         time: Any = None,
+        endpoint: str = "predict",
+        http_status: int | None = None,
+        failure: str | None = None,
+        raw_score: float | None = None,
+        temperature: float | None = None,
     ) -> int:
         """Record one served request; committed before the id is returned.
 
@@ -276,6 +281,14 @@ class TransactionLog:
             simulated: True for demo traffic (reports can leave it out).
             time: When it was served (default now); any form
                 :func:`to_utc_micros` accepts, e.g. for simulated weeks.
+            endpoint: The request a row stands for: ``"predict"`` (default),
+                ``"evaluations"``, ``"model"``, ... (see :data:`ENDPOINTS`).
+            http_status: The HTTP status answered (None for calls from Python).
+            failure: The kind of a failure (default: the ``kind:`` prefix of
+                ``error``, else ``"error"``); ignored when ``status="ok"``.
+            raw_score: The top-1 score before calibration (default the
+                top-1 score of ``top_k``).
+            temperature: The temperature applied to ``top_k`` (None for none).
 
         Returns:
             The transaction id (int).
@@ -284,7 +297,9 @@ class TransactionLog:
             "run_id": run_id, "top_k": top_k, "model_version": model_version,
             "image_hash": image_hash, "latency_ms": latency_ms, "source": source,
             "image_path": image_path, "status": status, "error": error,
-            "simulated": simulated, "time": time,
+            "simulated": simulated, "time": time, "endpoint": endpoint,
+            "http_status": http_status, "failure": failure, "raw_score": raw_score,
+            "temperature": temperature,
         }])[0]
 
     def log_transactions(self, records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> list[int]:
@@ -329,6 +344,8 @@ class TransactionLog:
         true_class: str | None = None,
         time: Any = None,
         simulated: bool = False,
+        new_class: bool = False,
+        note: str | None = None,
     ) -> int:
         """Record one manual judgement of a served prediction.
 
@@ -338,8 +355,12 @@ class TransactionLog:
             reviewer: Who judged it.
             true_class: The real class when known. With ``"correct"`` it must
                 equal the predicted class; with ``"wrong"`` it must differ.
-            time: When it was judged (default now).
+            time: When it was judged (default now). The log also stores when
+                it *received* the verdict (its own clock): the current verdict
+                of a transaction is the last one received, whatever ``time`` says.
             simulated: True for demo evaluations.
+            new_class: ``true_class`` names a class the model does not know yet.
+            note: A free-text note (at most :data:`MAX_NOTE_CHARS` characters).
 
         Returns:
             The evaluation id (int).
@@ -347,6 +368,7 @@ class TransactionLog:
         return self.log_evaluations([{
             "transaction_id": transaction_id, "verdict": verdict, "reviewer": reviewer,
             "true_class": true_class, "time": time, "simulated": simulated,
+            "new_class": new_class, "note": note,
         }])[0]
 
     def log_evaluations(self, records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> list[int]:
@@ -365,7 +387,7 @@ class TransactionLog:
 
         def insert(conn: sqlite3.Connection) -> list[int]:
             found = self._judged(conn, sorted({row[0] for row in rows}))
-            for i, (tid, _, _, verdict, true_class, _) in enumerate(rows):
+            for i, (tid, _, _, verdict, true_class, *_) in enumerate(rows):
                 check_judgement(found, tid, verdict, true_class, log_path=self.path,
                                 at=f"Evaluation record {i}: " if len(rows) > 1 else "")
             conn.executemany(sql.INSERT_EV, [
@@ -388,133 +410,45 @@ class TransactionLog:
                 found[tid] = tuple(rest)
         return found
 
-    # --- reading -----------------------------------------------------------
-    def transactions(
-        self,
-        *,
-        since: Any = None,
-        until: Any = None,
-        run_id: str | None = None,
-        model_version: str | None = None,
-        include_simulated: bool = True,
-        columns: Sequence[str] | None = None,
-    ) -> pd.DataFrame:
-        """Transactions served in ``[since, until)``, oldest first.
+    # --- retention ---------------------------------------------------------
+    def purge(self, before: Any, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete the transactions served before ``before`` and their evaluations (one commit).
+
+        The purge is recorded in the ``purges`` table (reports say their data
+        was purged); see :func:`imgcls.translog.purge` for stored inputs too.
 
         Args:
-            since: Inclusive start time (any form :func:`to_utc_micros` takes).
-            until: Exclusive end time.
-            run_id: Only this run.
-            model_version: Only this version label.
-            include_simulated: False leaves out demo traffic.
-            columns: Only these columns (faster on big logs). Default: id,
-                time (UTC), run_id, model_version, image_hash, top_k (list of
-                ``{"class", "score"}``), top1_class, top1_score, latency_ms,
-                source, image_path, status, error, simulated.
+            before: Rows served strictly before this time go (any form
+                :func:`to_utc_micros` takes; a date means its UTC midnight).
+            dry_run: Only count what would go; change nothing.
 
         Returns:
-            One row per transaction.
+            ``{"transactions": n, "evaluations": n}``: rows deleted (or that
+            would be).
         """
-        statement, params, spec = sql.transactions_query(
-            columns, since_us=optional_micros(since, "since"), until_us=optional_micros(until, "until"),
-            run_id=run_id, model_version=model_version, include_simulated=include_simulated)
-        return frame(self._query(statement, params), spec)
+        before_us = to_utc_micros(before, name="before")
 
-    def evaluations(
-        self, *, since: Any = None, until: Any = None, include_simulated: bool = True
-    ) -> pd.DataFrame:
-        """Every evaluation judged in ``[since, until)``, oldest first.
+        def run(conn: sqlite3.Connection) -> dict[str, int]:
+            counts = {"transactions": int(conn.execute(sql.COUNT_TX_BEFORE, (before_us,)).fetchone()[0]),
+                      "evaluations": int(conn.execute(sql.COUNT_EV_BEFORE, (before_us,)).fetchone()[0])}
+            if not dry_run:
+                conn.execute(sql.DELETE_EV_BEFORE, (before_us,))
+                conn.execute(sql.DELETE_TX_BEFORE, (before_us,))
+                conn.execute(sql.INSERT_PURGE, (now_us(), before_us, "log", counts["transactions"],
+                                                counts["evaluations"], 0))
+            return counts
+
+        return self._write(run)
+
+    def record_purge(self, before: Any, *, what: str, inputs: int = 0) -> None:
+        """Record a purge done outside the tables (``what="inputs"``: stored input files).
 
         Args:
-            since: Inclusive start of the evaluation time.
-            until: Exclusive end of the evaluation time.
-            include_simulated: False leaves out demo evaluations.
-
-        Returns:
-            Columns: id, transaction_id, time (UTC), reviewer, verdict, true_class, simulated.
+            before: What was older than this went.
+            what: ``"inputs"`` (or ``"log"``).
+            inputs: Files removed.
         """
-        statement, params, spec = sql.evaluations_query(
-            since_us=optional_micros(since, "since"), until_us=optional_micros(until, "until"),
-            include_simulated=include_simulated)
-        return frame(self._query(statement, params), spec)
-
-    def evaluated_transactions(
-        self,
-        *,
-        since: Any = None,
-        until: Any = None,
-        latest_only: bool = True,
-        include_simulated: bool = True,
-        columns: Sequence[str] | None = None,
-    ) -> pd.DataFrame:
-        """Evaluations joined with the transactions they judge.
-
-        Args:
-            since: Inclusive start of the *transaction* time (when the
-                prediction was served, which is what accuracy over time needs).
-            until: Exclusive end of the transaction time.
-            latest_only: One row per evaluated transaction, its latest
-                evaluation (by time, then id). False: one row per evaluation.
-            include_simulated: False leaves out simulated transactions and
-                simulated evaluations.
-            columns: Only these columns. Default: evaluation_id,
-                transaction_id, evaluation_time, reviewer, verdict,
-                true_class, evaluation_simulated, then the transaction's
-                columns (time, run_id, model_version, ..., simulated).
-
-        Returns:
-            A DataFrame ordered by transaction id (then evaluation time).
-        """
-        statement, params, spec = sql.evaluated_query(
-            columns, since_us=optional_micros(since, "since"), until_us=optional_micros(until, "until"),
-            include_simulated=include_simulated)
-        rows = self._query(statement, params)
-        # hidden trailing keys: transaction id, evaluation time and id (order, latest)
-        keys = np.array([r[-3:] for r in rows], dtype=np.int64).reshape(-1, 3)
-        order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
-        if latest_only and len(order):
-            tids = keys[order, 0]
-            last = np.append(tids[1:] != tids[:-1], True)  # last evaluation of each transaction
-            order = order[last]
-        return frame([rows[i][:-3] for i in order.tolist()], spec)
-
-    def usage_by_day(
-        self, *, first_day: Any = None, last_day: Any = None, include_simulated: bool = True
-    ) -> pd.DataFrame:
-        """Requests per UTC day and model version, from an index-only scan.
-
-        Args:
-            first_day: First UTC day counted (inclusive; a date, datetime or
-                ISO string: only its day matters).
-            last_day: Last UTC day counted (inclusive).
-            include_simulated: False leaves out demo traffic.
-
-        Returns:
-            DataFrame [day (UTC midnight), model_version, requests, ok,
-            failed], ordered by day then version.
-        """
-        first = optional_micros(first_day, "first_day")
-        last = optional_micros(last_day, "last_day")
-        statement, params, spec = sql.usage_query(
-            first_day=None if first is None else first // US_PER_DAY,
-            last_day=None if last is None else last // US_PER_DAY,
-            include_simulated=include_simulated)
-        df = frame(self._query(statement, params), spec)
-        df["day"] = pd.to_datetime(df["day"].to_numpy() * US_PER_DAY, unit="us", utc=True)
-        df["failed"] = df["requests"] - df["ok"]
-        return df
-
-    def model_versions(self) -> pd.DataFrame:
-        """Every version label logged: model_version, run_id, first_seen, last_seen (UTC).
-
-        Ordered by first seen (then label): the stable order reports use for colours.
-        """
-        return frame(self._query(sql.SELECT_VERSIONS), sql.VERSION_COLUMNS)
-
-    def count(self, table: str = "transactions") -> int:
-        """Number of rows in ``"transactions"`` or ``"evaluations"``."""
-        if table not in sql.COUNTED_TABLES:
-            raise ValueError(
-                f"`table` must be 'transactions' or 'evaluations'. Received: table={table!r}"
-            )
-        return int(self._query(sql.count_query(table))[0][0])
+        check_choice(what, "what", ("log", "inputs"))
+        before_us = to_utc_micros(before, name="before")
+        self._write(lambda conn: conn.execute(sql.INSERT_PURGE, (now_us(), before_us, what, 0, 0,
+                                                                 int(inputs))))

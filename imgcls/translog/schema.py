@@ -19,7 +19,15 @@ a second dialect of this file plus a connection, not a second log.
     ``top1_score`` copied out of it for fast reports; ``latency_ms``;
     ``source`` (the client); ``image_path`` (only when inputs are kept);
     ``status`` ``"ok"`` or ``"failed"``; ``error`` (why it failed);
-    ``simulated`` (1 for demo traffic).
+    ``simulated`` (1 for demo traffic). Since version 3 (every request is a
+    row): ``endpoint`` (``predict``, ``evaluations``, ``model``, ... the
+    request a failed row stands for; a served prediction is ``predict``),
+    ``http_status`` (the status answered; NULL for calls from Python),
+    ``failure`` (the kind of a failure: ``too_large``, ``validation``,
+    ``unauthorized``, ``rate_limited``, ``overloaded``, ...; NULL when ok),
+    ``raw_top1_score`` (the top-1 score before calibration) and
+    ``temperature`` (the temperature applied, NULL for none): ``top_k`` and
+    ``top1_score`` hold the calibrated scores the client got.
 
 ``evaluations`` (one row per manual judgement of a served prediction)
     ``id``, ``transaction_id`` (foreign key), ``time_us``, ``reviewer``,
@@ -50,7 +58,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["VERDICTS", "STATUSES", "SCHEMA_VERSION", "MIGRATIONS", "Migration", "US_PER_DAY"]
+__all__ = ["VERDICTS", "STATUSES", "SCHEMA_VERSION", "MIGRATIONS", "Migration", "US_PER_DAY",
+           "MAX_REVIEWER_CHARS", "MAX_NOTE_CHARS", "MAX_ERROR_CHARS", "ENDPOINTS"]
 
 #: Allowed values of an evaluation's verdict.
 VERDICTS = ("correct", "wrong", "unsure")
@@ -60,6 +69,18 @@ STATUSES = ("ok", "failed")
 US_PER_DAY = 86_400_000_000
 #: Ids per ``IN (...)`` query (SQLite's variable limit is >= 999).
 ID_CHUNK = 500
+#: Longest reviewer name an evaluation may carry (characters).
+MAX_REVIEWER_CHARS = 100
+#: Longest note an evaluation may carry (characters).
+MAX_NOTE_CHARS = 2000
+#: Longest error text stored with a failed request (longer text is cut).
+MAX_ERROR_CHARS = 2000
+#: What a row's ``endpoint`` may name (anything else is stored as ``other``).
+ENDPOINTS = ("predict", "evaluations", "model", "health", "docs", "openapi", "other")
+# The failure kinds written before version 3 (as the "kind: reason" prefix of error).
+_OLD_FAILURES = ("too_large", "no_file", "not_an_image", "truncated", "corrupt", "empty",
+                 "unsupported_format", "io_error", "permission", "missing", "not_a_file",
+                 "directory", "dangling_symlink", "outside_root", "inference")
 
 
 @dataclass(frozen=True)
@@ -148,6 +169,37 @@ MIGRATIONS: tuple[Migration, ...] = (
                          FROM transactions GROUP BY model_version) AS v""",
         ),
     ),
+    Migration(
+        3,
+        "every request a row, calibrated scores, verdicts by server time, purges",
+        (
+            # Portable SQL (SQLite and PostgreSQL): ADD COLUMN, CASE / LIKE, a partial index.
+            "ALTER TABLE transactions ADD COLUMN endpoint TEXT NOT NULL DEFAULT 'predict'",
+            "ALTER TABLE transactions ADD COLUMN http_status INTEGER",
+            "ALTER TABLE transactions ADD COLUMN failure TEXT",
+            "ALTER TABLE transactions ADD COLUMN raw_top1_score REAL",
+            "ALTER TABLE transactions ADD COLUMN temperature REAL",
+            "UPDATE transactions SET raw_top1_score = top1_score",
+            "UPDATE transactions SET failure = CASE "
+            + " ".join(f"WHEN error LIKE '{kind}:%' THEN '{kind}'" for kind in _OLD_FAILURES)
+            + " ELSE 'error' END WHERE status = 'failed'",
+            "CREATE INDEX ix_transactions_failures "
+            "ON transactions (day, endpoint, failure, http_status, simulated) WHERE status = 'failed'",
+            "ALTER TABLE evaluations ADD COLUMN received_us INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE evaluations ADD COLUMN new_class INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE evaluations ADD COLUMN note TEXT",
+            "UPDATE evaluations SET received_us = time_us",  # before v3 the latest by time counted
+            """CREATE TABLE purges (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                time_us INTEGER NOT NULL,
+                before_us INTEGER NOT NULL,
+                what TEXT NOT NULL,
+                transactions INTEGER NOT NULL DEFAULT 0,
+                evaluations INTEGER NOT NULL DEFAULT 0,
+                inputs INTEGER NOT NULL DEFAULT 0
+            )""",
+        ),
+    ),
 )
 
 #: The schema version this code writes (the last migration).
@@ -172,6 +224,11 @@ TX_COLUMNS = {
     "status": ("t.status", "str"),
     "error": ("t.error", "str"),
     "simulated": ("t.simulated", "bool"),
+    "endpoint": ("t.endpoint", "str"),
+    "http_status": ("t.http_status", "optint"),
+    "failure": ("t.failure", "str"),
+    "raw_top1_score": ("t.raw_top1_score", "float"),
+    "temperature": ("t.temperature", "float"),
 }
 EV_COLUMNS = {
     "id": ("e.id", "int"),
@@ -181,6 +238,9 @@ EV_COLUMNS = {
     "verdict": ("e.verdict", "str"),
     "true_class": ("e.true_class", "str"),
     "simulated": ("e.simulated", "bool"),
+    "received": ("e.received_us", "time"),
+    "new_class": ("e.new_class", "bool"),
+    "note": ("e.note", "str"),
 }
 # evaluated_transactions(): evaluation columns first, then the transaction's.
 JOIN_COLUMNS = {
@@ -191,10 +251,13 @@ JOIN_COLUMNS = {
     "verdict": ("e.verdict", "str"),
     "true_class": ("e.true_class", "str"),
     "evaluation_simulated": ("e.simulated", "bool"),
+    "evaluation_received": ("e.received_us", "time"),
+    "new_class": ("e.new_class", "bool"),
+    "note": ("e.note", "str"),
     **{k: v for k, v in TX_COLUMNS.items() if k != "id"},
 }
 EV_OWN = frozenset({"evaluation_id", "transaction_id", "evaluation_time", "reviewer", "verdict",
-                    "true_class", "evaluation_simulated"})
+                    "true_class", "evaluation_simulated", "evaluation_received", "new_class", "note"})
 # The transaction columns each evaluation carries a copy of (no join needed).
 EV_COPIES = {
     "time": "e.tx_time_us",
@@ -241,15 +304,17 @@ def migration_key(version: int) -> str:
 #: One transaction row, in the order of :func:`imgcls.translog.values.transaction_row`.
 INSERT_TX = (
     "INSERT INTO transactions (time_us, day, run_id, model_version, image_hash, top_k, "
-    "top1_class, top1_score, latency_ms, source, image_path, status, error, simulated) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "top1_class, top1_score, latency_ms, source, image_path, status, error, simulated, "
+    "endpoint, http_status, failure, raw_top1_score, temperature) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 #: One evaluation row (:func:`imgcls.translog.values.evaluation_row`) plus the
 #: copy of what it judged (:func:`judged_transactions`).
 INSERT_EV = (
     "INSERT INTO evaluations (transaction_id, time_us, reviewer, verdict, true_class, simulated, "
+    "received_us, new_class, note, "
     "tx_time_us, run_id, model_version, top1_class, top1_score, tx_simulated) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 #: (model_version, run_id, first_us, last_us): widens the version's time span.
 UPSERT_VERSION = (
@@ -338,8 +403,8 @@ def evaluated_query(columns: Sequence[str] | None, *, since_us: int | None, unti
                     include_simulated: bool) -> tuple[str, list[Any], Spec]:
     """Evaluations with the transactions they judge, filtered on the transaction time.
 
-    Every row ends with three hidden keys (transaction id, evaluation time,
-    evaluation id) for ordering and picking the latest verdict; the rows are
+    Every row ends with three hidden keys (transaction id, time received,
+    evaluation id) for ordering and picking the current verdict; the rows are
     not ordered. Evaluations carry copies of the columns reports need: the
     transactions table is joined only when a column is asked for that they
     do not carry.
@@ -347,7 +412,7 @@ def evaluated_query(columns: Sequence[str] | None, *, since_us: int | None, unti
     names, _, spec = select_columns(columns, JOIN_COLUMNS)
     join = any(c not in EV_OWN and c not in EV_COPIES for c in names)
     exprs = [JOIN_COLUMNS[c][0] if join or c not in EV_COPIES else EV_COPIES[c] for c in names]
-    sql = f"SELECT {', '.join(exprs)}, e.transaction_id, e.time_us, e.id FROM evaluations e"
+    sql = f"SELECT {', '.join(exprs)}, e.transaction_id, e.received_us, e.id FROM evaluations e"
     if join:
         sql += " JOIN transactions t ON t.id = e.transaction_id"
     where, params = _time_range("e.tx_time_us", since_us, until_us)
@@ -384,6 +449,49 @@ SELECT_VERSIONS = (
 )
 #: The tables :meth:`TransactionLog.count` counts.
 COUNTED_TABLES = ("transactions", "evaluations")
+FAILURE_COLUMNS = (("day", "int"), ("endpoint", "str"), ("failure", "str"), ("http_status", "optint"),
+                   ("requests", "int"))
+
+
+def failures_query(*, first_day: int | None, last_day: int | None,
+                   include_simulated: bool) -> tuple[str, list[Any], Spec]:
+    """Failed requests per day, endpoint, failure kind and HTTP status (the partial index)."""
+    where = ["status = 'failed'"]
+    params: list[Any] = []
+    if first_day is not None:
+        where.append("day >= ?")
+        params.append(first_day)
+    if last_day is not None:
+        where.append("day <= ?")
+        params.append(last_day)
+    if not include_simulated:
+        where.append("simulated = 0")
+    sql = (
+        "SELECT day, endpoint, COALESCE(failure, 'error'), http_status, COUNT(*) FROM transactions"
+        f"{_where(where)} GROUP BY day, endpoint, COALESCE(failure, 'error'), http_status "
+        "ORDER BY day, endpoint, COALESCE(failure, 'error'), http_status"
+    )
+    return sql, params, list(FAILURE_COLUMNS)
+
+
+#: What an evaluation needs to know of one transaction: id, status, top1_class, run_id.
+SELECT_TX_BRIEF = "SELECT id, status, top1_class, run_id, model_version FROM transactions WHERE id = ?"
+
+# --------------------------------------------------------------------------
+# retention (imgcls.translog.retention)
+# --------------------------------------------------------------------------
+COUNT_TX_BEFORE = "SELECT COUNT(*) FROM transactions WHERE time_us < ?"
+COUNT_EV_BEFORE = ("SELECT COUNT(*) FROM evaluations WHERE transaction_id IN "
+                   "(SELECT id FROM transactions WHERE time_us < ?)")
+DELETE_EV_BEFORE = ("DELETE FROM evaluations WHERE transaction_id IN "
+                    "(SELECT id FROM transactions WHERE time_us < ?)")
+DELETE_TX_BEFORE = "DELETE FROM transactions WHERE time_us < ?"
+INSERT_PURGE = ("INSERT INTO purges (time_us, before_us, what, transactions, evaluations, inputs) "
+                "VALUES (?, ?, ?, ?, ?, ?)")
+PURGE_COLUMNS = (("id", "int"), ("time", "time"), ("before", "time"), ("what", "str"),
+                 ("transactions", "int"), ("evaluations", "int"), ("inputs", "int"))
+SELECT_PURGES = ("SELECT id, time_us, before_us, what, transactions, evaluations, inputs "
+                 "FROM purges ORDER BY id")
 
 
 def count_query(table: str) -> str:

@@ -14,6 +14,7 @@ import json
 import math
 import numbers
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,7 +30,15 @@ from imgcls.core.checks import (
     shown,
 )
 from imgcls.core.clock import utcnow
-from imgcls.translog.schema import STATUSES, US_PER_DAY, VERDICTS
+from imgcls.translog.schema import (
+    ENDPOINTS,
+    MAX_ERROR_CHARS,
+    MAX_NOTE_CHARS,
+    MAX_REVIEWER_CHARS,
+    STATUSES,
+    US_PER_DAY,
+    VERDICTS,
+)
 
 __all__ = ["to_utc_micros", "UnknownTransactionError"]
 
@@ -44,10 +53,15 @@ _JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 TX_FIELDS = (
     "run_id", "top_k", "model_version", "image_hash", "latency_ms", "source",
     "image_path", "status", "error", "simulated", "time",
+    "endpoint", "http_status", "failure", "raw_score", "temperature",
 )
 _TX_FIELD_SET = frozenset(TX_FIELDS)
 #: The fields of an evaluation record (the arguments of log_evaluation).
-EV_FIELDS = ("transaction_id", "verdict", "reviewer", "true_class", "time", "simulated")
+EV_FIELDS = ("transaction_id", "verdict", "reviewer", "true_class", "time", "simulated",
+             "new_class", "note")
+#: Largest id SQLite (and a PostgreSQL BIGINT) can hold.
+MAX_ID = 2**63 - 1
+_FAILURE_PREFIX = re.compile(r"^([a-z_]{1,40}):")
 _EV_FIELD_SET = frozenset(EV_FIELDS)
 
 
@@ -159,13 +173,26 @@ def opt_str(value: Any, name: str) -> str | None:
     return value
 
 
-def req_str(value: Any, name: str) -> str:
-    """A non-empty string that does not start with white space."""
-    if type(value) is str and value and not value[0].isspace():
-        return value
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"`{name}` must be a non-empty string. Received: {name}={shown(value)}")
+def req_str(value: Any, name: str, max_chars: int | None = None) -> str:
+    """A non-empty string that does not start with white space (at most ``max_chars``)."""
+    if not (type(value) is str and value and not value[0].isspace()):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"`{name}` must be a non-empty string. Received: {name}={shown(value)}")
+    if max_chars is not None and len(value) > max_chars:
+        raise ValueError(
+            f"`{name}` must be at most {max_chars} characters. Received: {len(value):,} characters; "
+            f"fix: shorten it")
     return value
+
+
+def limited_str(value: Any, name: str, max_chars: int) -> str | None:
+    """:func:`opt_str` of at most ``max_chars`` characters."""
+    text = opt_str(value, name)
+    if text is not None and len(text) > max_chars:
+        raise ValueError(
+            f"`{name}` must be at most {max_chars} characters. Received: {len(text):,} characters; "
+            f"fix: shorten it")
+    return text
 
 
 def flag(value: Any, name: str) -> int:
@@ -238,8 +265,26 @@ def verdict(value: Any) -> str:
 
 
 def transaction_id(value: Any) -> int:
-    """An int id (existence is checked against the log, not here)."""
-    return check_int(value, "transaction_id", None, " (the id log_transaction returned)")
+    """An int id in the range the log can hold (existence is checked against the log, not here)."""
+    return check_int(value, "transaction_id", None, " (the id log_transaction returned)", high=MAX_ID)
+
+
+def failure_of(status: str, error: str | None, failure: Any) -> str | None:
+    """The failure kind of a row: given, or the ``kind:`` prefix of ``error``, or ``"error"``."""
+    if status == "ok":
+        return None
+    given = opt_str(failure, "failure")
+    if given:
+        return given[:40]
+    match = _FAILURE_PREFIX.match(error or "")
+    return match.group(1) if match else "error"
+
+
+def http_status(value: Any) -> int | None:
+    """None, or an HTTP status code 100-599."""
+    if value is None:
+        return None
+    return check_int(value, "http_status", 100, high=599)
 
 
 # --------------------------------------------------------------------------
@@ -286,6 +331,15 @@ def transaction_row(record: Mapping[str, Any], now: int) -> tuple:
         latency = check_number(_as_number(latency), "latency_ms", 0)
     time = record.get("time")
     time_us = now if time is None else to_utc_micros(time)
+    error = opt_str(record.get("error"), "error")
+    if error is not None and len(error) > MAX_ERROR_CHARS:
+        error = error[:MAX_ERROR_CHARS - 1] + "…"
+    endpoint = opt_str(record.get("endpoint"), "endpoint") or "predict"
+    raw = record.get("raw_score")
+    raw = (top_k[0][1] if top_k else None) if raw is None else score(raw, "raw_score")
+    temperature = record.get("temperature")
+    if temperature is not None:
+        temperature = check_number(_as_number(temperature), "temperature", 0, low_open=True)
     return (
         time_us,
         time_us // US_PER_DAY,
@@ -299,14 +353,22 @@ def transaction_row(record: Mapping[str, Any], now: int) -> tuple:
         opt_str(record.get("source"), "source"),
         opt_str(record.get("image_path"), "image_path"),
         status,
-        opt_str(record.get("error"), "error"),
+        error,
         flag(record.get("simulated", False), "simulated"),
+        endpoint if endpoint in ENDPOINTS else "other",
+        http_status(record.get("http_status")),
+        failure_of(status, error, record.get("failure")),
+        raw,
+        temperature,
     )
 
 
 def evaluation_row(record: Mapping[str, Any], now: int) -> tuple:
     """The checked values of one evaluation: (transaction_id, time_us, reviewer,
-    verdict, true_class, simulated), the first columns of ``INSERT_EV``."""
+    verdict, true_class, simulated, received_us, new_class, note), the first
+    columns of ``INSERT_EV``. ``received_us`` is always ``now`` (the log's
+    clock), whatever ``time`` the record gives: the current verdict is the
+    last one received."""
     unknown = record.keys() - _EV_FIELD_SET
     if unknown:
         raise ValueError(
@@ -316,10 +378,13 @@ def evaluation_row(record: Mapping[str, Any], now: int) -> tuple:
     return (
         transaction_id(record.get("transaction_id")),
         now if time is None else to_utc_micros(time),
-        req_str(record.get("reviewer"), "reviewer"),
+        req_str(record.get("reviewer"), "reviewer", MAX_REVIEWER_CHARS),
         verdict(record.get("verdict")),
         opt_str(record.get("true_class"), "true_class"),
         flag(record.get("simulated", False), "simulated"),
+        now,
+        flag(record.get("new_class", False), "new_class"),
+        limited_str(record.get("note"), "note", MAX_NOTE_CHARS),
     )
 
 
@@ -381,7 +446,8 @@ def checked_rows(records: list[Mapping[str, Any]], row, what: str, now: int) -> 
 def frame(rows: list[tuple], spec: Sequence[tuple[str, str]]) -> pd.DataFrame:
     """A DataFrame with stable dtypes from SQL rows and (name, kind) pairs.
 
-    Kinds: ``int``, ``time`` (UTC microseconds -> UTC timestamps), ``float``,
+    Kinds: ``int``, ``optint`` (nullable ``Int64``), ``time`` (UTC microseconds ->
+    UTC timestamps), ``float``,
     ``bool``, ``json`` (decoded), anything else a string column.
     """
     columns = list(zip(*rows)) if rows else [() for _ in spec]
@@ -389,6 +455,8 @@ def frame(rows: list[tuple], spec: Sequence[tuple[str, str]]) -> pd.DataFrame:
     for (name, kind), col in zip(spec, columns):
         if kind == "int":
             data[name] = np.asarray(col, dtype=np.int64)
+        elif kind == "optint":
+            data[name] = pd.array(list(col), dtype="Int64")
         elif kind == "time":
             data[name] = pd.to_datetime(np.asarray(col, dtype=np.int64), unit="us", utc=True)
         elif kind == "float":

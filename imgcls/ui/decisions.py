@@ -3,7 +3,10 @@
 :class:`DecisionBook` holds no widget. It keeps the decisions in a dict keyed
 by path (so they survive page and filter changes), applies them to disk
 through :meth:`imgcls.library.Library.apply` as one journaled batch, and
-reverts that batch with :meth:`imgcls.library.Library.undo`.
+reverts that batch with :meth:`imgcls.library.Library.undo`. Its pending
+decisions export in the one decisions schema of :mod:`imgcls.library.decisions`
+(:meth:`DecisionBook.decisions_table`), so they can be applied elsewhere with
+``imgcls apply``.
 :class:`~imgcls.ui.ReviewGrid` shows it.
 """
 
@@ -18,13 +21,12 @@ from typing import Any
 import pandas as pd
 
 from imgcls.core import UNKNOWN_CLASS
-from imgcls.library import Library, validate_class_name
+from imgcls.library import DECISION_ACTIONS, DECISION_COLUMNS, Library, validate_class_name
 
-__all__ = ["ACTIONS", "DecisionBook"]
+__all__ = ["DecisionBook"]
 
-#: Decisions a grid keeps (``"accept"`` given to :meth:`DecisionBook.decide`
-#: is stored as ``"label"`` with the first choice).
-ACTIONS = ("label", "unknown", "discard", "skip")
+# Decisions a grid keeps are imgcls.library.DECISION_ACTIONS ("accept" given to
+# DecisionBook.decide is stored as "label" with the first choice).
 
 _DECISION_COLUMNS = ["path", "action", "label", "top1_class", "top1_score", "error"]
 
@@ -102,6 +104,24 @@ class DecisionBook:
         df["label"] = df["label"].astype(object).where(df["label"].notna(), None)
         return df
 
+    def decisions_table(self) -> pd.DataFrame:
+        """The pending decisions in the one decisions schema: [path, action, label, reason].
+
+        Write it with ``to_csv(path, index=False)``; ``imgcls apply`` (or
+        :func:`imgcls.library.apply_decisions`) applies that file elsewhere.
+        ``reason`` says which first choice and score the grid showed.
+        """
+        rows = []
+        for p, d in self._decisions.items():
+            seen = self._seen.get(p, {})
+            score = seen.get("top1_score")
+            shown = f" at {float(score):.0%}" if isinstance(score, (int, float)) and score == score else ""
+            rows.append({"path": p, "action": d["action"], "label": d.get("label"),
+                         "reason": f"review grid; first choice {seen.get('top1_class')}{shown}"})
+        df = pd.DataFrame(rows, columns=DECISION_COLUMNS)
+        df["label"] = df["label"].astype(object).where(df["label"].notna(), None)
+        return df
+
     # ------------------------------------------------------------ deciding
     def decide(self, path: str | os.PathLike, action: str, label: str | None = None) -> dict[str, Any]:
         """Record a decision for one image (see :meth:`imgcls.ui.ReviewGrid.decide`).
@@ -126,9 +146,9 @@ class DecisionBook:
             )
         if action == "accept":
             action, label = "label", row.get("top1_class")
-        if action not in ACTIONS:
+        if action not in DECISION_ACTIONS:
             raise ValueError(
-                f"`action` must be one of accept, {', '.join(ACTIONS)}. Received: action={action!r}"
+                f"`action` must be one of accept, {', '.join(DECISION_ACTIONS)}. Received: action={action!r}"
             )
         if action == "label":
             if label is None:
@@ -200,7 +220,7 @@ class DecisionBook:
         g = df.groupby(["action", "label"], sort=True)["failed"].agg(["size", "sum"]).reset_index()
         g["applied"] = (g["size"] - g["sum"]).astype("int64")
         g["errors"] = g["sum"].astype("int64")
-        order = {a: i for i, a in enumerate(ACTIONS)}
+        order = {a: i for i, a in enumerate(DECISION_ACTIONS)}
         g = g.sort_values(["action", "label"], key=lambda s: s.map(order) if s.name == "action" else s)
         return g[cols].reset_index(drop=True)
 

@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 
 from imgcls.core import UNKNOWN_CLASS, Workspace, check_int
-from imgcls.library import Library, validate_class_name
-from imgcls.ui.decisions import ACTIONS, DecisionBook
+from imgcls.library import DECISION_ACTIONS, Library, validate_class_name
+from imgcls.ui.decisions import DecisionBook
 from imgcls.ui.thumbnails import ThumbnailCache
 from imgcls.ui.tile import TILE_CSS, ReviewTile, TileStyles, button
 
@@ -402,6 +402,10 @@ class ReviewGrid:
         """Pending decisions in the order taken: [path, action, label, top1_class, top1_score, error]."""
         return self.book.decisions
 
+    def decisions_table(self) -> pd.DataFrame:
+        """Pending decisions as a decisions CSV table [path, action, label, reason] for ``imgcls apply``."""
+        return self.book.decisions_table()
+
     @property
     def n_pending(self) -> int:
         """Pending decisions (skips included)."""
@@ -414,7 +418,7 @@ class ReviewGrid:
 
     def _update_pending(self) -> None:
         counts = self.book.counts()
-        parts = [f"{counts[a]} {a}" for a in ACTIONS if a in counts]
+        parts = [f"{counts[a]} {a}" for a in DECISION_ACTIONS if a in counts]
         elsewhere = self.book.n_outside(self._shown)
         text = f"<b>{self.book.n_pending} pending</b>"
         if parts:

@@ -240,7 +240,7 @@ class ReviewTile:
             view["caption"]["value"] = (f'<div class="imgcls-filename" title="{html.escape(row["path"])}">'
                                         f"{name}</div>")
             top1, top2 = row.get("top1_class"), row.get("top2_class")
-            lines = [f"<b>{html.escape(str(top1))}</b> {_pct(row.get('top1_score'))}"]
+            lines = [f"<b>{html.escape(str(top1))}</b> {_confidence_html(row)}"]
             if top2:
                 lines.append(f'<span style="color:#666">{html.escape(str(top2))} '
                              f"{_pct(row.get('top2_score'))}</span>")
@@ -300,6 +300,14 @@ class ReviewTile:
         """Show the current decision (or applied state) of the bound image."""
         if self.path is not None:
             self._show(self._view(self.row, None, with_row=False))
+
+
+def _confidence_html(row: dict[str, Any]) -> str:
+    """The first choice's (calibrated) score; hovering shows the model's raw score when it differs."""
+    shown, raw = _pct(row.get("top1_score")), _pct(row.get("raw_top1_score"))
+    if raw and raw != shown:
+        return f'<span title="calibrated confidence; the model\'s raw score: {raw}">{shown}</span>'
+    return shown
 
 
 def _pct(score: Any) -> str:

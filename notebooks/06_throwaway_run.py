@@ -92,7 +92,7 @@ print("It knows the targets too:", [t for t in targets if t in run.classes])
 # %%
 from imgcls.evaluation import promote
 
-print(promote(ws, run, reason="notebook 05: only to find images for the classes under the cutoff"))
+print(promote(ws, run, reason="notebook 06: only to find images for the classes under the cutoff"))
 
 # %% [markdown]
 # ## Bulk identification, filtered to the classes just under the cutoff

@@ -121,7 +121,7 @@ if HAS_TRUTH:
 #
 # ### Classes with low image counts
 # Images predicted as a class that has few library images: the quickest way to raise its count.
-# (The production model only knows classes at the cutoff; notebook 05 finds images for the
+# (The production model only knows classes at the cutoff; notebook 06 finds images for the
 # classes just under it with a throw-away run.)
 
 # %%
@@ -254,5 +254,5 @@ print(f"{grid.n_pending} decisions are pending again: correct any tile above and
 
 # %% [markdown]
 # The grid above is live: change a tile, click **Apply**, and the file is in its new class
-# folder; **Undo** puts it back. Notebook 05 uses the same grid to raise the classes just under
+# folder; **Undo** puts it back. Notebook 06 uses the same grid to raise the classes just under
 # the cutoff.

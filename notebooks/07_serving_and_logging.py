@@ -21,7 +21,17 @@
 # *before* the client gets its answer; manual evaluations of served predictions are stored
 # beside them. The same predictor works from Python without HTTP, with the same logging.
 #
-# From a shell: `imgcls serve --workspace PATH` (production run, port 8000).
+# From a shell: `imgcls serve --workspace PATH` (production run, port 8000); it follows the
+# production pointer, so `imgcls promote` or `imgcls rollback` swaps the model without a restart.
+#
+# The server protects itself, and every refusal is a logged row with its status and reason
+# (`imgcls serve --help` lists every limit and its default): uploads over 10 MB, over the
+# workspace's pixel limit (64 MP) or over the decode budget (pixels x bytes per pixel: an 8-bit
+# RGB image at the pixel limit fits, a 16-bit RGBA one does not) get 413; at most 4 requests per
+# core decode at once and their decoding holds at most a set amount of memory, a request that
+# waits more than 30 s gets 503 with `Retry-After`; an evaluation body is at most 16 KB and its
+# `true_class` is one of the model's classes or flagged `new_class`. Off this machine, a bearer
+# token (`--token-file` or `$IMGCLS_TOKEN`) and a per-client rate limit (429) apply.
 
 # %% tags=["parameters"]
 WORKSPACE = ""                      # your project folder; empty: the zoo sample
@@ -64,7 +74,7 @@ from imgcls.training import train
 run = production_run(ws)
 if run is None:
     run = train(ws, model=MODEL, image_size=IMAGE_SIZE, max_epochs=MAX_EPOCHS, verbose=0)
-    promote(ws, run, reason="first production model (notebook 06)")
+    promote(ws, run, reason="first production model (notebook 07)")
     run = production_run(ws)
 run.run_id
 
@@ -110,11 +120,13 @@ bad.status_code, bad.json()
 # %%
 from pathlib import Path
 true_of = dict(zip(truth["path"], truth["label"])) if truth is not None else {}
+known = set(client.get("/model").json()["classes"])
 for p, a in list(zip(paths, answers))[: max(1, len(paths) // 2)]:
     true = true_of.get(p)
     verdict = "unsure" if not true else ("correct" if true == a["class"] else "wrong")
     client.post("/evaluations", json={"transaction_id": a["transaction_id"], "verdict": verdict,
-                                      "reviewer": "notebook-06", "true_class": true or None})
+                                      "reviewer": "notebook-06", "true_class": true or None,
+                                      "new_class": bool(true) and true not in known})
 
 # %% [markdown]
 # ## The log

@@ -1,0 +1,126 @@
+"""imgcls.export: a run exported to OpenVINO, its parity report, refusal and the command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("openvino")
+pytest.importorskip("nncf")
+
+from export_runs import build_workspace  # noqa: E402
+
+from imgcls.cli import main  # noqa: E402
+from imgcls.export import export_run, parity_table  # noqa: E402
+from imgcls.runtimes import EXPORT_FILE, MODEL_BIN, MODEL_XML, export_dir, read_export, refused_file  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    return build_workspace(tmp_path_factory.mktemp("export") / "ws")
+
+
+def test_f32_export_writes_the_files_and_agrees_exactly(ws):
+    record = export_run(ws, "trained", precision="f32", min_agreement=1.0)
+    folder = export_dir("trained", "f32", workspace=ws)
+    assert record["accepted"] and not record["forced"] and record["reasons"] == []
+    assert record["path"] == str(folder)
+    for name in (MODEL_XML, MODEL_BIN, EXPORT_FILE):
+        assert (folder / name).is_file()
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no staging left behind
+    saved = json.loads((folder / EXPORT_FILE).read_text())
+    assert saved["precision"] == "f32" and saved["inference_precision"] == "f32"
+    assert saved["runtime"] == "openvino" and saved["run_id"] == "trained"
+    assert saved["calibration"] is None
+    assert saved["versions"]["openvino"] and saved["versions"]["keras"]
+    parity = saved["parity"]
+    assert set(parity["splits"]) == {"test", "benchmark"}
+    overall = parity["overall"]
+    assert overall["n"] == sum(s["n"] for s in parity["splits"].values()) > 0
+    assert overall["top1_agreement"] == 1.0 and overall["disagreements"] == 0
+    assert overall["max_abs_diff"] < 1e-4
+    assert overall["accuracy_keras"] == overall["accuracy_openvino"]
+    assert read_export("trained", "f32", workspace=ws)["path"] == str(folder)
+    table = parity_table(parity)
+    assert list(table["split"]) == ["test", "benchmark", "overall"]
+
+
+def test_int8_export_is_calibrated_on_training_images_and_agrees(ws):
+    from imgcls.runs import load_run
+
+    run = load_run("trained", workspace=ws)
+    record = export_run(ws, run, precision="int8", calibration_images=25)
+    assert record["accepted"], record["reasons"]
+    assert record["parity"]["overall"]["top1_agreement"] >= 0.99
+    cal = record["calibration"]
+    train = run.splits[run.splits["split"] == "train"]
+    assert cal["n"] == len(cal["hashes"]) == 25
+    assert cal["hashes"] == sorted(train["hash"])[:25]  # the lowest content hashes: deterministic
+    assert record["versions"]["nncf"]
+    assert "quantize" in record["timings_s"]
+    assert not (export_dir(run, "int8") / "float").exists()  # the float intermediate is gone
+
+
+def test_refused_below_the_threshold_unless_forced(ws):
+    record = export_run(ws, "fragile", precision="int8", calibration_images=20, min_agreement=1.0)
+    overall = record["parity"]["overall"]
+    assert overall["top1_agreement"] < 1.0  # int8 reorders some near-tied classes
+    assert not record["accepted"] and not record["forced"]
+    assert "below min_agreement" in record["reasons"][0] and "force" in record["reasons"][0]
+    assert record["parity"]["disagreeing"]  # which images changed class
+    assert not export_dir("fragile", "int8", workspace=ws).exists()  # not kept as the current export
+    assert read_export("fragile", "int8", workspace=ws) is None
+    report = refused_file("fragile", "int8", workspace=ws)
+    assert record["path"] == str(report)
+    assert json.loads(report.read_text())["reasons"] == record["reasons"]
+
+    forced = export_run(ws, "fragile", precision="int8", calibration_images=20, min_agreement=1.0, force=True)
+    assert forced["accepted"] and forced["forced"] and forced["reasons"] == record["reasons"]
+    assert read_export("fragile", "int8", workspace=ws)["forced"] is True
+    assert not report.exists()  # the refusal report goes with an accepted export
+
+
+def test_a_refusal_keeps_the_earlier_export(ws):
+    kept = export_run(ws, "fragile", precision="f32", min_agreement=1.0)
+    assert kept["accepted"]
+    before = (export_dir("fragile", "f32", workspace=ws) / EXPORT_FILE).read_text()
+    refused = export_run(ws, "fragile", precision="bf16", min_agreement=1.0)
+    assert not refused["accepted"]  # bf16 rounds the near ties too
+    assert (export_dir("fragile", "f32", workspace=ws) / EXPORT_FILE).read_text() == before
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"min_agreement": 1.01}, "`min_agreement` must be a number in \\[0, 1\\]"),
+    ({"precision": "fp16"}, "`precision` must be one of 'f32', 'bf16', 'int8'"),
+    ({"runtime": "onnx"}, "`runtime` must be one of 'openvino'"),
+    ({"calibration_images": 0}, "`calibration_images` must be an int >= 1"),
+    ({"force": "yes"}, "`force` must be True or False"),
+])
+def test_bad_arguments_are_refused_before_any_work(ws, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        export_run(ws, "trained", **kwargs)
+
+
+def test_int8_needs_training_images(ws):
+    with pytest.raises(ValueError, match="no readable training image"):
+        export_run(ws, "no-train", precision="int8")
+    assert not export_dir("no-train", "int8", workspace=ws).exists()
+
+
+def test_the_export_command(ws, capsys):
+    rc = main(["export", "trained", "--runtime", "openvino", "--precision", "bf16", "-w", str(ws.root)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "ACCEPTED: trained openvino bf16" in out and "overall" in out
+    assert read_export("trained", "bf16", workspace=ws)["inference_precision"] == "bf16"
+
+    rc = main(["export", "fragile", "--precision", "int8", "--min-agreement", "1.0",
+               "--calibration-images", "20", "-w", str(ws.root)])
+    out = capsys.readouterr().out
+    assert rc == 1 and "REFUSED: fragile openvino int8" in out and "below min_agreement" in out
+
+    rc = main(["export", "trained", "--min-agreement", "1.01", "-w", str(ws.root)])
+    assert rc == 2 and "`min_agreement` must be a number in [0, 1]" in capsys.readouterr().err
