@@ -107,6 +107,6 @@ if len(dups):
 
 # %%
 from imgcls.library import assign_splits, choose_benchmark, split_sizes
-choose_benchmark(lib, per_class=5)
+choose_benchmark(lib)  # 10% of each class (at least 10 images), fixed from now on
 catalog = assign_splits(lib.catalog)
 split_sizes(catalog, lib.classes())

@@ -85,3 +85,36 @@ def test_cli_rollback(ws, capsys):
     assert "run-b -> run-a (v1)" in out and production_run_id(ws) == "run-a"
     assert main(["rollback", "-w", str(ws.root)]) == 2
     assert "nothing to roll back" in capsys.readouterr().err
+
+
+def test_rollback_waits_for_another_writer_of_the_workspace(ws, monkeypatch):
+    """Read-decide-write under the workspace lock: while another process holds it, nothing changes."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    from imgcls.core.lock import WorkspaceLockedError
+
+    promote(ws, "run-a")
+    promote(ws, "run-b")
+    holder = textwrap.dedent("""
+        import sys, time
+        from imgcls.core.lock import WorkspaceLock
+        with WorkspaceLock(sys.argv[1]):
+            print("held", flush=True)
+            time.sleep(30)
+    """)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(ws.root)], stdout=subprocess.PIPE,
+                            env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    try:
+        assert proc.stdout.readline().strip() == b"held"
+        monkeypatch.setenv("IMGCLS_LOCK_TIMEOUT", "0.5")
+        with pytest.raises(WorkspaceLockedError):
+            rollback(ws)
+        assert production_run_id(ws) == "run-b" and len(promotion_log(ws)) == 2
+    finally:
+        proc.kill()
+        proc.wait()
+    assert rollback(ws)["run_id"] == "run-a"

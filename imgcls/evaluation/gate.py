@@ -24,6 +24,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from imgcls.core.lock import workspace_lock
 from imgcls.core.checks import check_int
 from imgcls.core.clock import isoformat
 from imgcls.core.workspace import Workspace, as_workspace
@@ -190,13 +191,27 @@ def promote(
         can_override = override is not None and not cand.throwaway
         result.accepted = passed or can_override
         result.override = override if (can_override and not passed) else None
-        if result.accepted and prod_id != cand.run_id:
-            fields = {"promoted_at": result.time, "reason": reason,
-                      "benchmark_accuracy": result.benchmark_accuracy, "previous_run_id": prod_id}
-            if result.override is not None:
-                fields.update(override=result.override, user=result.user, failed_checks=result.failed_checks)
-            set_production(ws, cand.run_id, **fields)
-        append_promotion(ws, result.to_dict())
+        # Check-and-write under the workspace lock: the gate measured against `prod_id`; if another
+        # process promoted or rolled back meanwhile, this decision is stale and nothing is written.
+        with workspace_lock(ws.root):
+            try:
+                now_id = production_run_id(ws)
+            except ValueError:
+                now_id = None
+            if result.accepted and now_id != prod_id:
+                result.accepted = False
+                result.override = None
+                result.reasons.append(
+                    f"production changed from {prod_id!r} to {now_id!r} while the gate measured the candidate "
+                    "against it; nothing was changed. Run the promotion again to compare with the new model.")
+            if result.accepted and prod_id != cand.run_id:
+                fields = {"promoted_at": result.time, "reason": reason,
+                          "benchmark_accuracy": result.benchmark_accuracy, "previous_run_id": prod_id}
+                if result.override is not None:
+                    fields.update(override=result.override, user=result.user,
+                                  failed_checks=result.failed_checks)
+                set_production(ws, cand.run_id, **fields)
+            append_promotion(ws, result.to_dict())
         if not result.accepted and raise_on_refusal:
             raise PromotionRefused(result)
         return result

@@ -87,7 +87,7 @@ def evaluate(
         data = data[data["label"].isin([str(c) for c in classes])].reset_index(drop=True)
     if len(data) == 0:
         hint = (
-            "Choose benchmark images first: imgcls.library.choose_benchmark(Library(workspace))."
+            "Choose benchmark images first: `imgcls benchmark init` (or imgcls.library.choose_benchmark(Library(workspace)))."
             if split_name == "benchmark" else
             "Check that the run's snapshot has images in this split (run.splits)."
         )
@@ -193,7 +193,7 @@ def compare_runs(
         if len(kept) == 0:
             raise ValueError(
                 f"Run {run.run_id!r} has no benchmark images for its classes. Choose them with "
-                "imgcls.library.choose_benchmark(Library(workspace))."
+                "`imgcls benchmark init` (a new class: `imgcls benchmark extend`)."
             )
         ev = _evaluation(run, "benchmark", kept, scores, skipped, top_k=top_k,
                          bins=DEFAULT_CALIBRATION_BINS, top_pairs=10, save=False)

@@ -145,7 +145,7 @@ def headswap_experiment(
     say(f"labelling round: {labelling}")
     simulate_labelling(ws, labelling, seed=0)
     lib = Library(ws)
-    choose_benchmark(lib, per_class=5)
+    choose_benchmark(lib)  # the same share rule every training uses (only classes without one)
     cat1 = assign_splits(lib.scan())
 
     for i, s in enumerate(seeds):

@@ -229,50 +229,53 @@ def choose_benchmark(
     """
     per_class = check_int(per_class, "per_class", allow_none=True)
     benchmark_size(0, share=share, minimum=minimum, max_share=max_share)  # checks the options
-    cat = library.catalog
-    cand = cat[cat["readable"].astype(bool) & (cat["label"] != UNKNOWN_CLASS)]
-    if classes is not None:
-        if isinstance(classes, str):
-            raise ValueError(f"`classes` must be a list of class names. Received: classes={shown(classes)}")
-        cand = cand[cand["label"].isin([str(c) for c in classes])]
-    has = set(cand.loc[cand["benchmark"].astype(bool), "label"])
-    chosen: list[str] = []
-    added: dict[str, int] = {}
-    for label, g in cand.groupby("label"):
-        if label in has:
-            continue
-        if per_class is not None:
-            if len(g) <= per_class:
+    # Read, decide and flag under one hold of the workspace lock: two processes choosing at once
+    # (two notebooks training their first run) cannot both draw a set for the same class.
+    with library.writing():
+        cat = library.scan()  # decide on the files as they are now, under the lock
+        cand = cat[cat["readable"].astype(bool) & (cat["label"] != UNKNOWN_CLASS)]
+        if classes is not None:
+            if isinstance(classes, str):
+                raise ValueError(f"`classes` must be a list of class names. Received: classes={shown(classes)}")
+            cand = cand[cand["label"].isin([str(c) for c in classes])]
+        has = set(cand.loc[cand["benchmark"].astype(bool), "label"])
+        chosen: list[str] = []
+        added: dict[str, int] = {}
+        for label, g in cand.groupby("label"):
+            if label in has:
                 continue
-            target = cap = per_class
-        else:
-            target = benchmark_size(len(g), share=share, minimum=minimum, max_share=max_share)
-            cap = max(target, math.floor(max_share * len(g) + 1e-9))
-        if target <= 0:
-            continue
-        keys = _group_keys(g)
-        sizes = keys.value_counts()
-        groups = np.asarray(sizes.index)
-        order = np.argsort(_unit_interval(pd.Series(groups), salt), kind="stable")
-        taken: list[str] = []
-        count = 0
-        for key in groups[order]:
-            size = int(sizes[key])
-            if count + size > cap:
+            if per_class is not None:
+                if len(g) <= per_class:
+                    continue
+                target = cap = per_class
+            else:
+                target = benchmark_size(len(g), share=share, minimum=minimum, max_share=max_share)
+                cap = max(target, math.floor(max_share * len(g) + 1e-9))
+            if target <= 0:
                 continue
-            taken.append(key)
-            count += size
-            if count >= target:
-                break
-        if taken:
-            chosen.extend(g.loc[keys.isin(taken).to_numpy(), "hash"].astype(str).tolist())
-            added[str(label)] = count
-    if chosen:
-        library.set_flags(sorted(set(chosen)), benchmark=True)
-    cat = library.catalog
-    out = cat[cat["benchmark"].astype(bool)]
-    out.attrs["added"] = added
-    return out
+            keys = _group_keys(g)
+            sizes = keys.value_counts()
+            groups = np.asarray(sizes.index)
+            order = np.argsort(_unit_interval(pd.Series(groups), salt), kind="stable")
+            taken: list[str] = []
+            count = 0
+            for key in groups[order]:
+                size = int(sizes[key])
+                if count + size > cap:
+                    continue
+                taken.append(key)
+                count += size
+                if count >= target:
+                    break
+            if taken:
+                chosen.extend(g.loc[keys.isin(taken).to_numpy(), "hash"].astype(str).tolist())
+                added[str(label)] = count
+        if chosen:
+            library.set_flags(sorted(set(chosen)), benchmark=True)
+        cat = library.catalog
+        out = cat[cat["benchmark"].astype(bool)]
+        out.attrs["added"] = added
+        return out
 
 
 def ensure_benchmark(

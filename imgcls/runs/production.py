@@ -20,6 +20,7 @@ import pandas as pd
 
 from imgcls.core.clock import isoformat
 from imgcls.core.fileio import append_jsonl, read_json, read_jsonl, write_json
+from imgcls.core.lock import workspace_lock
 from imgcls.core.workspace import Workspace, as_workspace
 
 __all__ = [
@@ -39,9 +40,10 @@ __all__ = [
 #: File name of the promotions log inside ``runs/``.
 PROMOTIONS_FILE = "promotions.jsonl"
 #: Columns of :func:`promotion_log`, in order (later additions follow them).
-PROMOTION_COLUMNS = ["time", "run_id", "accepted", "previous_run_id", "reason", "reasons", "notes",
-                     "candidate_accuracy", "production_accuracy", "delta", "benchmark_accuracy",
-                     "compared_classes", "n_images", "margin", "max_class_drop", "class_drops"]
+PROMOTION_COLUMNS = ["time", "run_id", "action", "accepted", "override", "user", "previous_run_id", "reason",
+                     "reasons", "warnings", "candidate_accuracy", "production_accuracy", "delta",
+                     "benchmark_accuracy", "compared_classes", "n_images", "n_dropped", "alpha", "margin",
+                     "max_class_drop", "min_class_n", "class_drops"]
 
 
 def _promotions_path(ws: Workspace):
@@ -227,6 +229,11 @@ def rollback(workspace: Workspace | str | os.PathLike, *, reason: str | None = N
     ws = as_workspace(workspace)
     if reason is not None and not isinstance(reason, str):
         raise ValueError(f"`reason` must be a string or None. Received: reason={reason!r}")
+    with workspace_lock(ws.root):  # read, decide and write with no promotion in between
+        return _rollback_locked(ws, reason)
+
+
+def _rollback_locked(ws: Workspace, reason: str | None) -> dict[str, Any]:
     history = production_history(ws)
     current = production_run_id(ws)
     if current is None:
