@@ -8,7 +8,8 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 WS     ?= demo-workspace
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+# TensorFlow start-up logging silenced as imgcls.core.quiet does (your own setting wins).
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 export KERAS_BACKEND ?= tensorflow
 
 .PHONY: venv demo test test-fast notebooks lab bench clean chromium postgresql
@@ -16,7 +17,7 @@ export KERAS_BACKEND ?= tensorflow
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,openvino,beam,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[test,openvino,beam,postgres,cleaning]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 

@@ -34,7 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as imgcls.core.quiet: silent TF start-up (children inherit it)
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 #: The repository root (the folder holding ``imgcls/`` and ``benchmarks/``).

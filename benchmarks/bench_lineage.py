@@ -117,9 +117,53 @@ def main(argv: list[str] | None = None) -> int:
     plan = lineage_plan(**plan_options)
     log(f"lineage ({name}): {plan_options} {config} workspace={root}")
     started = time.perf_counter()
-    table = lineage_experiment(root, plan=plan, log=log, **config)
+
+    def payload_of(table, total, *, complete, figures=None, curves=None):
+        import keras
+        import tensorflow as tf
+
+        verdict = lineage_verdict(table)
+        return verdict, {
+            "claim": "from generation 4 on, the head-swap run plateaus in <= 1/3 of the from-scratch run's epochs "
+                     "and its test accuracy is >= the from-scratch run's (means over seeds); total compute over "
+                     "all generations of the head-swap arm <= 1/2 of the from-scratch arm's",
+            "configuration": name,
+            "quick": bool(args.quick),
+            "complete": complete,
+            "generations_done": int(table["generation"].max()) if len(table) else 0,
+            "generations_planned": int(plan["generation"].max()),
+            "settings": {
+                "plan": plan.attrs, **config, "monitor": "val_accuracy", "optimizer": "adam 1e-3 (both arms)",
+                "batch_size": 32, "augmentation": "flip, +-10 deg rotation, +-10% zoom (imgcls default)",
+                "benchmark": "imgcls.library.choose_benchmark defaults, chosen when a class first appears, "
+                             "never re-drawn",
+                "epochs_to_plateau": "best epoch under early stopping (patience epochs without a better "
+                                     "val_accuracy)",
+                "compute": "time.process_time of the process around each training call (all threads: fit, "
+                           "test and benchmark evaluation, save); wall time as the run records it",
+                "generation_1": "trained once per seed from scratch; the root of both arms",
+            },
+            "machine": machine_info(cpus=os.cpu_count(), tensorflow=tf.__version__, keras=keras.__version__),
+            "total_time_s": round(total, 1),
+            "budget_s": 90 * 60,
+            "within_budget": bool(complete and total <= 90 * 60),
+            "verdict": verdict,
+            "summary": _summary(summarize_lineage(table)),
+            "plan": plan.to_dict("records"),
+            "runs": table.drop(columns=["run_path"]).to_dict("records"),
+            "learning_curves": curves or {},
+            "figures": figures or {},
+            "workspace": str(root),
+        }
+
+    def save_partial(table):
+        # A long run on a shared machine may not finish: keep what each finished generation showed.
+        _, partial = payload_of(table, time.perf_counter() - started, complete=False)
+        write_result(_clean(partial), out, bench)
+        log(f"partial results after generation {partial['generations_done']} -> {out}")
+
+    table = lineage_experiment(root, plan=plan, log=log, on_generation=save_partial, **config)
     total = time.perf_counter() - started
-    verdict = lineage_verdict(table)
 
     figures = {}
     for key, plot in (("epochs", plot_lineage_epochs), ("accuracy", plot_lineage_accuracy),
@@ -129,41 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         fig.savefig(figures[key], dpi=100)
         log(f"figure: {fig.get_suptitle()!r} -> {figures[key]}")
 
-    import keras
-    import tensorflow as tf
-
     curves = {}
     for run_id, path in table.drop_duplicates("run_id")[["run_id", "run_path"]].itertuples(index=False):
         h = Run(path).history
         curves[run_id] = {"epoch": h["epoch"].tolist(), "val_accuracy": h["val_accuracy"].tolist(),
                           "epoch_time_s": h["epoch_time_s"].tolist() if "epoch_time_s" in h else None}
-    payload = {
-        "claim": "from generation 4 on, the head-swap run plateaus in <= 1/3 of the from-scratch run's epochs "
-                 "and its test accuracy is >= the from-scratch run's (means over seeds); total compute over all "
-                 "generations of the head-swap arm <= 1/2 of the from-scratch arm's",
-        "configuration": name,
-        "quick": bool(args.quick),
-        "settings": {
-            "plan": plan.attrs, **config, "monitor": "val_accuracy", "optimizer": "adam 1e-3 (both arms)",
-            "batch_size": 32, "augmentation": "flip, +-10 deg rotation, +-10% zoom (imgcls default)",
-            "benchmark": "imgcls.library.choose_benchmark defaults, chosen when a class first appears, never re-drawn",
-            "epochs_to_plateau": "best epoch under early stopping (patience epochs without a better val_accuracy)",
-            "compute": "time.process_time of the process around each training call (all threads: fit, "
-                       "test and benchmark evaluation, save); wall time as the run records it",
-            "generation_1": "trained once per seed from scratch; the root of both arms",
-        },
-        "machine": machine_info(cpus=os.cpu_count(), tensorflow=tf.__version__, keras=keras.__version__),
-        "total_time_s": round(total, 1),
-        "budget_s": 90 * 60,
-        "within_budget": bool(total <= 90 * 60),
-        "verdict": verdict,
-        "summary": _summary(summarize_lineage(table)),
-        "plan": plan.to_dict("records"),
-        "runs": table.drop(columns=["run_path"]).to_dict("records"),
-        "learning_curves": curves,
-        "figures": figures,
-        "workspace": str(root),
-    }
+    verdict, payload = payload_of(table, total, complete=True, figures=figures, curves=curves)
     write_result(_clean(payload), out, bench)
     log(verdict["text"])
     log(f"wrote {out} ({total / 60:.1f} min)")

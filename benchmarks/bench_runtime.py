@@ -27,7 +27,7 @@ Two parts, both through the package's own code (:func:`imgcls.runtimes.load_runt
 Also recorded: whether the CPU has AVX-512 VNNI (int8) and AVX-512 BF16
 (/proc/cpuinfo); where it lacks them the claim is reported but not judged.
 Bulk identification end to end (>= 2x) and serving p50 latency (>= 1.5x lower)
-come once the runtime switch is wired into bulk and serving (``todo`` in the JSON).
+are measured by ``benchmarks/bench_runtime_e2e.py`` (``results/runtime_e2e.json``).
 
 Usage::
 
@@ -240,13 +240,13 @@ def _run_info(run, seconds: float) -> dict:
             "benchmark_accuracy": (m.get("benchmark") or {}).get("accuracy")}
 
 
-def sample_block(root: Path, *, quick: bool) -> dict:
+def sample_block(root: Path, *, quick: bool, epochs: int = 40) -> dict:
     from imgcls.sample import build_sample, sample_truth
     from imgcls.training import train
 
     ws = build_sample(root / "zoo", image_size=64, pool_size=300 if quick else 3000, seed=0)
     t0 = time.perf_counter()
-    run = train(ws, max_epochs=2 if quick else 40, patience=10, seed=0, verbose=0)
+    run = train(ws, max_epochs=2 if quick else epochs, patience=10, seed=0, verbose=0)
     info = _run_info(run, time.perf_counter() - t0)
     print(f"sample: trained {run.run_id} in {info['train_s']} s", flush=True)
     rows = sample_truth(ws)[["path", "label"]]
@@ -296,6 +296,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--min-time", type=float, default=4.0, help="seconds per measurement (default 4)")
     parser.add_argument("--digits-size", type=int, default=96, help="Inception-v4 input side on digits (default 96)")
     parser.add_argument("--digits-epochs", type=int, default=4, help="epochs of that training (default 4)")
+    parser.add_argument("--sample-epochs", type=int, default=40,
+                        help="most epochs of the sample's default model (default 40, patience 10)")
+    parser.add_argument("--skip-digits", action="store_true",
+                        help="agreement on the sample's default model only (no Inception-v4 training on digits)")
     parser.add_argument("--skip-speed", action="store_true",
                         help="only the agreement part (the speed part of the existing result is kept)")
     parser.add_argument("--skip-agreement", action="store_true",
@@ -315,11 +319,8 @@ def main(argv: list[str] | None = None) -> dict:
                      "the CPU lacks " + " and ".join(n for n, ok in (("VNNI", support["int8_vnni"]),
                                                                     ("BF16", support["bf16"])) if not ok)
                      + ": figures are reported, the claim is not judged on this machine"),
-        "todo": {
-            "bulk_end_to_end": "TODO (wiring step): bulk identification of the sample pool, decode included, with "
-                               "--runtime openvino (int8) >= 2x --runtime keras",
-            "serving_p50": "TODO (wiring step): serving p50 latency with the openvino runtime >= 1.5x lower than keras",
-        },
+        "end_to_end": "bulk identification (>= 2x) and serving p50 latency (>= 1.5x lower): "
+                      "benchmarks/bench_runtime_e2e.py -> benchmarks/results/runtime_e2e.json",
     }
     previous = json.loads(out.read_text()) if out.is_file() and (args.skip_speed or args.skip_agreement) else {}
     for part, skipped in (("speed", args.skip_speed), ("agreement", args.skip_agreement)):
@@ -331,11 +332,13 @@ def main(argv: list[str] | None = None) -> dict:
             result["speed"] = speed(root, quick=args.quick, rounds=1 if args.quick else args.rounds,
                                     min_time=1.0 if args.quick else args.min_time)
         if not args.skip_agreement:
-            result["agreement"] = {
-                "sample_default_model": sample_block(root, quick=args.quick),
-                "inception_v4_digits": digits_block(root, quick=args.quick, size=75 if args.quick else args.digits_size,
-                                                    epochs=args.digits_epochs),
-            }
+            result["agreement"] = {"sample_default_model": sample_block(root, quick=args.quick,
+                                                                        epochs=args.sample_epochs)}
+            if args.skip_digits:
+                result["agreement_not_measured"] = "inception_v4_digits: skipped (--skip-digits)"
+            else:
+                result["agreement"]["inception_v4_digits"] = digits_block(
+                    root, quick=args.quick, size=75 if args.quick else args.digits_size, epochs=args.digits_epochs)
     verdict = {}
     if "speed" in result:
         for b, c in result["speed"]["claim"].items():

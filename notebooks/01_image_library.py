@@ -25,7 +25,9 @@
 # the deterministic train / validation / test / benchmark splits.
 #
 # Set `WORKSPACE` to your own folder (see `data/README.md` for the layout); left empty it
-# builds the embedded zoo sample.
+# opens the zoo sample in `SAMPLE_DIR`: the one `make demo` built (the README's path), or a
+# fresh one built here when the folder is empty. Nothing in this notebook trains or moves an image,
+# so it reads the same on both.
 
 # %% tags=["parameters"]
 WORKSPACE = ""                      # your project folder; empty: the zoo sample
@@ -103,10 +105,15 @@ if len(dups):
 
 # %% [markdown]
 # ## Splits
-# Assigned from each image's content hash: stable as the library grows. The benchmark set is chosen once and never trained on.
+# Assigned from each image's content hash: stable as the library grows. The benchmark set is fixed
+# once, before the first training (the zoo sample fixes it when it is built), and never trained on:
+# `choose_benchmark` only adds images for classes that have none yet, it never re-draws the set.
 
 # %%
 from imgcls.library import assign_splits, choose_benchmark, split_sizes
-choose_benchmark(lib)  # 10% of each class (at least 10 images), fixed from now on
+bench = choose_benchmark(lib)  # 10% of every label (at least 10 images), fixed from now on
+added = bench.attrs["added"]
+print(f"benchmark set: {len(bench)} images;",
+      f"added now for {', '.join(added)}" if added else "already fixed, nothing added")
 catalog = assign_splits(lib.catalog)
 split_sizes(catalog, lib.classes())

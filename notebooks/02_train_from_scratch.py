@@ -24,6 +24,12 @@
 # run resumes where it stopped), TensorBoard logs and a CSV history. The run is written to
 # `runs/<run_id>/` with everything needed to reproduce and serve it.
 #
+# The run trained here is the bake-off's winner (the most accurate candidate) unless `MODEL` names
+# another one; the notebook says which and why. On the README's path (`make demo` first) the
+# workspace already has a production model: this run is then a from-scratch candidate beside it and
+# is **not** promoted here (notebook 03's deploy gate decides what serves). On a fresh sample it is
+# the first run, and it fixes nothing new: the sample's benchmark set was fixed when it was built.
+#
 # Small defaults so that it runs in minutes on a laptop CPU. Full-size settings, as in the write-up:
 # `MODEL = "inception_v4"`, `IMAGE_SIZE = 299`, `MAX_EPOCHS = 150`, `PATIENCE = 10`.
 
@@ -35,7 +41,7 @@ SAMPLE_POOL_SIZE = 3000
 CUTOFF = 40
 BAKEOFF_MODELS = ["simple_cnn", "mini_inception", "mobilenetv3_small"]
 BAKEOFF_EPOCHS = 3
-MODEL = "mini_inception"            # full size: "inception_v4"
+MODEL = ""                          # empty: the bake-off's winner; full size: "inception_v4"
 IMAGE_SIZE = 64                     # full size: 299
 MAX_EPOCHS = 60                     # full size: 150
 PATIENCE = 6                        # full size: 10
@@ -61,6 +67,17 @@ ws = ws.with_cutoff(CUTOFF)
 ws
 
 # %% [markdown]
+# ## Where the workspace stands
+
+# %%
+from imgcls.training import workspace_state
+state = workspace_state(ws)
+print(state.describe())
+print("\nThis notebook trains a new run from scratch;",
+      f"production stays {state.production} (notebook 03's gate decides what serves)." if state.has_production
+      else "no model is in production yet: notebook 03 promotes the first one.")
+
+# %% [markdown]
 # ## The models we can train
 # Registered by name; each keeps its default input size and normalisation beside its builder.
 
@@ -78,6 +95,11 @@ from imgcls.experiments import bakeoff, plot_bakeoff
 from imgcls.training import plot_history, train
 board = bakeoff(ws, BAKEOFF_MODELS, epochs=BAKEOFF_EPOCHS, image_size=IMAGE_SIZE, seed=SEED, verbose=0)
 display(board)
+winner = str(board.loc[board["val_accuracy"].astype(float).idxmax(), "model"])
+model_name = MODEL or winner
+print(f"Training {model_name}: " + ("the bake-off's winner (the most accurate after "
+      f"{BAKEOFF_EPOCHS} epoch{'s' if BAKEOFF_EPOCHS != 1 else ''})." if not MODEL or MODEL == winner else
+      f"MODEL is set, so it is used although the bake-off's winner was {winner}."))
 plot_bakeoff(board)
 
 # %% [markdown]
@@ -96,7 +118,7 @@ preview_augmentation(read_image(example["path"]), n=8, seed=SEED)
 # ## Train until plateau
 
 # %%
-run = train(ws, model=MODEL, image_size=IMAGE_SIZE, max_epochs=MAX_EPOCHS, patience=PATIENCE, seed=SEED, verbose=1)
+run = train(ws, model=model_name, image_size=IMAGE_SIZE, max_epochs=MAX_EPOCHS, patience=PATIENCE, seed=SEED, verbose=1)
 print(run.run_id, "-", len(run.classes), "classes:", ", ".join(run.classes))
 plot_history(run)
 

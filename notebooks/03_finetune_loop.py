@@ -21,10 +21,16 @@
 # class count, and keep training *all* weights. Generation after generation this plateaus in far
 # fewer epochs (about 20 instead of 120) and at higher accuracy (99 % instead of 93 %).
 #
-# Here: generation 0 (the latest run, or a new one trained from scratch), then the library grows
-# (a labelling round adds images and a new class, zebra), and generation 1 is trained twice on
-# exactly the same data and splits: by **head swap** from generation 0 and **from scratch**. Then
-# the evaluation plots and the **deploy gate**: a promotion accepted and one refused.
+# One turn of the loop: the **parent** (the production model; on a fresh sample with nothing in
+# production, the latest run, or one trained now, and promoted first), a **labelling round** grows
+# the library, then the next generation is trained twice on exactly the same catalog snapshot and
+# class list: by **head swap** from the parent, and as a control **from scratch** (random weights,
+# its own seed, marked throw-away so it can never serve). Then the evaluation plots and the
+# **deploy gate**, which decides from its paired test on the fixed benchmark set.
+#
+# The notebook reads where the workspace stands first and says what it will do: on the README's
+# path (`make demo` trained generations 0 and 1 and did the first labelling round) it starts from
+# production and runs a later labelling round; on a fresh sample it starts at the first generation.
 
 # %% tags=["parameters"]
 WORKSPACE = ""                      # your project folder; empty: the zoo sample
@@ -32,12 +38,14 @@ SAMPLE_DIR = "../demo-workspace"
 SAMPLE_IMAGE_SIZE = 64
 SAMPLE_POOL_SIZE = 3000
 CUTOFF = 40
-MODEL = "mini_inception"            # full size: "inception_v4"
+MODEL = "mini_inception"            # the first generation, when one is trained here; full size: "inception_v4"
 IMAGE_SIZE = 64                     # full size: 299
 MAX_EPOCHS = 60                     # full size: 150
 PATIENCE = 6                        # full size: 10
 SEED = 0
-LABELLING = {"zebra": 60, "sheep": 20, "giraffe": 20}   # the zoo sample's labelling round
+CONTROL_SEED = 1                    # the from-scratch control's own seed (never the parent's)
+LABELLING = {"zebra": 60, "sheep": 20, "giraffe": 20}        # the sample's first labelling round
+LATER_LABELLING = {"zebra": 20, "sheep": 15, "giraffe": 15, "elephant": 15}  # once zebra is a class
 
 # %%
 # %matplotlib inline
@@ -59,62 +67,93 @@ ws = ws.with_cutoff(CUTOFF)
 ws
 
 # %% [markdown]
-# ## Generation 0
-# The newest run that is not a throw-away, or a new one trained from scratch.
+# ## Where the workspace stands, and what this notebook will do
 
 # %%
-from imgcls.runs import list_runs, load_run
-from imgcls.training import train
-runs = list_runs(ws)
-keepers = runs[~runs["throwaway"]] if len(runs) else runs
-gen0 = (load_run(keepers["run_id"].iloc[-1], workspace=ws) if len(keepers)
-        else train(ws, model=MODEL, image_size=IMAGE_SIZE, max_epochs=MAX_EPOCHS, patience=PATIENCE, seed=SEED, verbose=0))
-print(gen0.run_id, gen0.classes)
+from imgcls.training import workspace_state
+state = workspace_state(ws)
+labelling = LABELLING if "zebra" not in state.classes else LATER_LABELLING
+print(state.describe())
+print("\nThis notebook will:")
+print(f"- start from production {state.production} (generation {state.production_generation})" if state.has_production
+      else "- take the latest kept run as the first generation (or train one) and promote it: nothing is in production yet")
+print(f"- run a labelling round on the sample: {labelling}" if state.is_sample
+      else "- train on the library as it is (label new images first, e.g. in notebook 05)")
+print(f"- train generation {state.next_generation if state.has_production else 2} by head swap, and a control from "
+      f"scratch (seed {CONTROL_SEED}) on the same catalog snapshot; then ask the deploy gate")
 
 # %% [markdown]
-# ## The first promotion
-# With no production model yet, the gate accepts any run that is not a throw-away.
+# ## The parent generation
+# Production when there is one; otherwise the newest run that is not a throw-away, or a new one
+# trained from scratch.
+
+# %%
+from imgcls.runs import lineage
+from imgcls.training import choose_run
+parent = choose_run(ws, "production" if state.has_production else None, train_if_missing=True, model=MODEL,
+                    image_size=IMAGE_SIZE, max_epochs=MAX_EPOCHS, patience=PATIENCE, seed=SEED, verbose=1)
+parent_generation = int(parent.config.get("generation") or len(lineage(parent)))   # 1: trained from scratch
+print(f"parent: {parent.run_id}, generation {parent_generation}")
+
+# %% [markdown]
+# ## The first promotion (only when nothing is in production)
+# With no production model there is nothing to compare against, so the gate accepts any run that is
+# not a throw-away. When production exists (the README's path), this step is skipped.
 
 # %%
 from imgcls.evaluation import promote
 from imgcls.runs import promotion_log
-first = promote(ws, gen0, reason="first production model")
-first
+if state.has_production:
+    print(f"Production is already {state.production}: no first promotion to make.")
+else:
+    display(promote(ws, parent, reason="first production model"))
 
 # %% [markdown]
 # ## The library grows
-# A labelling round (on the sample: pool images with their hidden labels, moved through the library's journaled moves). Zebra becomes a class; sheep and giraffe make the cutoff.
+# A labelling round (on the sample: pool images with their hidden labels, moved through the
+# library's journaled moves; a later round takes what the pool still holds). The first round makes
+# zebra a class and lifts sheep and giraffe over the cutoff.
 
 # %%
-from imgcls.library import Library
+from imgcls.library import Library, assign_splits, ensure_benchmark
 from imgcls.sample import simulate_labelling
-if ws.sample_labels_file.exists() and "zebra" not in Library(ws).classes():  # the zoo sample only
-    simulate_labelling(ws, LABELLING, seed=SEED)
 lib = Library(ws)
-lib.scan()
+if state.is_sample:
+    moved = simulate_labelling(ws, labelling, seed=SEED + state.runs, at_most=True)
+    print(f"labelled {len(moved)} pool images:", moved["label"].value_counts().to_dict())
+# The one snapshot both arms train on: the benchmark set extended for new classes (never re-drawn), the splits fixed.
+catalog = assign_splits(ensure_benchmark(ws, lib.classes(), catalog=lib.scan()))
 lib.counts()
 
 # %% [markdown]
-# ## Generation 1, twice: head swap vs from scratch
-# Same data, same splits, same seed and stopping rule. The from-scratch arm is a control, trained as a throw-away so that it can never be deployed.
+# ## The next generation, twice: head swap vs from scratch
+# Same catalog snapshot, same class list and splits, same stopping rule. The head swap starts from the
+# parent's weights; the control starts from random weights with its own seed (`CONTROL_SEED`), so it is
+# a real from-scratch run, never a copy of the first generation; it is trained as a throw-away so it can never
+# be deployed.
 
 # %%
 from imgcls.experiments import plot_learning_curves
-from imgcls.training import class_changes, next_generation
-display(class_changes(ws, gen0))
-gen1 = next_generation(ws, gen0, seed=SEED, max_epochs=MAX_EPOCHS, patience=PATIENCE, verbose=0)
-scratch = train(ws, model=gen0.model_name, image_size=gen0.image_size, max_epochs=MAX_EPOCHS, patience=PATIENCE,
-                seed=SEED, throwaway=True, verbose=0)
-pd.DataFrame([{"arm": name, "run": r.run_id, "epochs": r.metrics["training"]["epochs_trained"],
-               "epochs to plateau": r.metrics["training"]["epochs_to_plateau"],
-               "best val accuracy": r.metrics["training"]["best_val_accuracy"],
-               "test accuracy": r.metrics["test"]["accuracy"],
-               "benchmark accuracy": r.metrics["benchmark"]["accuracy"],
-               "wall time (s)": r.metrics["training"]["wall_time_s"]}
-              for name, r in [("head swap", gen1), ("from scratch", scratch)]])
+from imgcls.training import class_changes, next_generation, train
+display(class_changes(ws, parent))
+gen1 = next_generation(ws, parent, seed=SEED, max_epochs=MAX_EPOCHS, patience=PATIENCE, catalog=catalog, verbose=0)
+scratch = train(ws, model=parent.model_name, image_size=parent.image_size, classes=gen1.classes, catalog=catalog,
+                max_epochs=MAX_EPOCHS, patience=PATIENCE, seed=CONTROL_SEED, throwaway=True, verbose=0)
+arms = pd.DataFrame([{"arm": name, "run": r.run_id, "parent": r.parent or "(random weights)",
+                      "train images": r.metrics["data"]["n_train"], "classes": r.num_classes,
+                      "epochs": r.metrics["training"]["epochs_trained"],
+                      "epochs to plateau": r.metrics["training"]["epochs_to_plateau"],
+                      "best val accuracy": r.metrics["training"]["best_val_accuracy"],
+                      "test accuracy": r.metrics["test"]["accuracy"],
+                      "benchmark accuracy": r.metrics["benchmark"]["accuracy"],
+                      "wall time (s)": r.metrics["training"]["wall_time_s"]}
+                     for name, r in [("parent", parent), ("head swap", gen1), ("from scratch", scratch)]])
+display(arms)
+print(f"control arm: {scratch.run_id}, from random weights (seed {CONTROL_SEED}) on the same "
+      f"{arms['train images'][2]} training images as the head swap; the parent trained on {arms['train images'][0]}")
 
 # %%
-plot_learning_curves({"head swap (gen 1)": gen1, "from scratch (gen 1)": scratch}, workspace=ws)
+plot_learning_curves({"head swap": gen1, "from scratch": scratch}, workspace=ws)
 
 # %% [markdown]
 # ## The full experiment
@@ -135,7 +174,7 @@ else:
     print("run: python benchmarks/headswap_vs_scratch.py")
 
 # %% [markdown]
-# ## Evaluating generation 1
+# ## Evaluating the new generation
 
 # %%
 from imgcls.evaluation import (compare_runs, evaluate, plot_calibration, plot_comparison, plot_confused_pairs,
@@ -157,16 +196,35 @@ plot_calibration(result)
 # ## Side by side on the fixed benchmark set
 
 # %%
-comparison = compare_runs([gen0, gen1, scratch], workspace=ws)
+comparison = compare_runs([parent, gen1, scratch], workspace=ws)
 display(comparison["summary"])
-plot_comparison(comparison)
+plot_comparison(comparison, labels={parent.run_id: f"the parent (generation {parent_generation})",
+                                    gen1.run_id: "the head swap", scratch.run_id: "the from-scratch control"})
 
 # %% [markdown]
 # ## The deploy gate
-# Generation 1 replaces production only if it is at least as good on the benchmark set (no class dropping by more than the allowed amount); the throw-away control is always refused.
+# The new generation replaces production only if the gate's paired test on the benchmark set says it
+# is not worse (and no class drops by more than allowed); the decision and every check are shown
+# below as they came out, not assumed. The throw-away control is always refused.
 
 # %%
-accepted = promote(ws, gen1, reason="generation 1 (head swap)")
+decision = promote(ws, gen1, reason=f"generation {parent_generation + 1} (head swap)")
 refused = promote(ws, scratch, reason="try the control arm")
-display(accepted, refused)
+display(decision, refused)
 promotion_log(ws)
+
+# %% [markdown]
+# ## The lineage report
+# Every run of the workspace as a family tree (which run each head swap started from, which ones
+# served, which the gate refused), the production line generation by generation, and what each
+# training cost in hours. It reads only run metadata: `imgcls lineage -w WORKSPACE` prints the same.
+
+# %%
+from imgcls.reports import generation_findings, lineage_report
+lineage_tables = lineage_report(ws)
+print(lineage_tables["tree"].attrs["text"])
+findings = generation_findings(lineage_tables)
+print(findings["accuracy"])
+print(findings["cost"])
+display(lineage_tables["generations"])
+lineage_tables["cost"]

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 04 · Bulk identification
+# # 05 · Bulk identification
 #
 # The model runs over hundreds or thousands of unlabelled images; the results become a table
 # (first, second and third choice with scores, entropy, margin); the table is cut the ways the
@@ -22,12 +22,15 @@
 # in one undoable step.
 #
 # 1. **The model**: the production run (or the latest kept run; a small one is trained if the
-#    workspace has none).
+#    workspace has none). On the README's path it is the model `make demo` (and notebook 03)
+#    promoted; the notebook says which run it uses and which classes it knows.
 # 2. **Identify** the `unlabelled/` pool; results are written to `bulk/` as they come.
 # 3. **Precision against hidden labels**: the zoo sample knows the true label of every pool image.
 # 4. **Filters**: classes with low counts, classes built from staged images, look-alikes,
 #    images in `unknown/`, lowest scores, most uncertain first.
-# 5. **The review grid**: decisions made through the grid's own controls, applied to disk, undone.
+# 5. **The review grid**: yours to use; a scripted reviewer who knows the hidden labels works on
+#    a grid object of its own (it never touches your decisions), applies its filings (0 wrong
+#    against the hidden labels), and undoes them.
 
 # %% tags=["parameters"]
 WORKSPACE = ""                      # your project folder; empty: the zoo sample
@@ -85,9 +88,15 @@ run = choose_run(ws, RUN, train_if_missing=True, max_epochs=TRAIN_MAX_EPOCHS, pa
 
 # %%
 from imgcls.bulk import identify, load_errors
+from imgcls.sample import attach_truth
 
+HAS_TRUTH = ws.sample_labels_file.exists()
 results = identify(ws, run=run, batch_size=BATCH_SIZE)
 results = results[[os.path.exists(p) for p in results["path"]]].reset_index(drop=True)  # files still in the pool
+if HAS_TRUTH:  # the sample's hidden labels, joined by content (resolved path, else content hash)
+    results = attach_truth(results, ws)
+else:
+    results = results.assign(true_label="")
 print(f"{len(results)} images identified, {results.attrs['n_errors']} unreadable; "
       f"table at {results.attrs['results_path']}")
 display(load_errors(results.attrs["results_path"])[["relpath", "reason"]])
@@ -97,22 +106,20 @@ results.drop(columns=["path", "hash", "model", "time"]).head()
 # ## Precision against the hidden labels
 #
 # The zoo sample keeps the true label of every pool image in `unlabelled_truth.csv` (for scoring
-# only). Precision of the images accepted at each confidence threshold, and the share of the pool
-# that threshold accepts. Pool images of classes the model does not know (yet) can only be wrong.
+# only); `attach_truth` joined them to the results above. Precision of the images accepted at each
+# confidence threshold, and the share of the pool that threshold accepts. Pool images of classes the
+# model does not know (yet) can only be wrong.
 
 # %%
-from imgcls.bulk import precision_at_thresholds
-from imgcls.sample import sample_truth
+from imgcls.bulk import plot_precision, precision_at_thresholds
 
-HAS_TRUTH = ws.sample_labels_file.exists()
-truth = sample_truth(ws) if HAS_TRUTH else pd.DataFrame(columns=["path", "relpath", "label"])
-truth_of = dict(zip(truth["path"], truth["label"]))
-results["true_label"] = [truth_of.get(p, "") for p in results["path"]]
 if HAS_TRUTH:
-    precision = precision_at_thresholds(results, truth)
+    print(f"hidden labels joined: {results.attrs['truth_join']}")
+    precision = precision_at_thresholds(results)
     display(precision)
-    precision.plot(x="threshold", y=["precision", "share"], marker="o", figsize=(8, 4),
-                   title=f"{run.run_id}: precision of accepted predictions", grid=True);
+    display(plot_precision(precision, run_id=run.run_id))
+else:
+    print("Your own workspace has no hidden labels: precision is measured on the sample only.")
 
 # %% [markdown]
 # ## Filters
@@ -125,7 +132,8 @@ if HAS_TRUTH:
 # classes just under it with a throw-away run.)
 
 # %%
-from imgcls.bulk import in_unknown, identify_unknown, look_alike, low_count_classes, lowest_scores, sort_by, staged_classes
+from imgcls.bulk import (in_unknown, identify_unknown, look_alike, low_count_classes, lowest_scores, plot_true_labels,
+                         sort_by, staged_classes)
 
 counts = lib.counts()
 display(counts)
@@ -155,8 +163,9 @@ display(in_unknown(unknown_results, lib)["top1_class"].value_counts().rename("un
 lookalike = LOOK_ALIKE or (unknown_results if len(unknown_results) else results)["top1_class"].mode().iat[0]
 look = look_alike(results, lookalike, min_score=LOOK_ALIKE_SCORES[0], max_score=LOOK_ALIKE_SCORES[1])
 print(f"{len(look)} pool images predicted as {lookalike!r} at "
-      f"{LOOK_ALIKE_SCORES[0]:.0%}-{LOOK_ALIKE_SCORES[1]:.0%} confidence; their true labels:")
-display(look["true_label"].value_counts())
+      f"{LOOK_ALIKE_SCORES[0]:.0%}-{LOOK_ALIKE_SCORES[1]:.0%} confidence")
+if HAS_TRUTH:
+    display(plot_true_labels(look, predicted=lookalike))
 look[["relpath", "top1_class", "top1_score", "top2_class", "top2_score", "true_label"]].head(10)
 
 # %% [markdown]
@@ -182,32 +191,37 @@ by_entropy[["relpath", "top1_class", "top1_score", "entropy", "true_label"]].hea
 # %% [markdown]
 # ## The review grid
 #
-# Each tile shows the image with its first and second choice. Per tile: accept the first choice
-# (green button), accept the second, pick or type another class (a new name creates the class),
-# send to `unknown/`, discard to `trash/`, or skip. Decisions are kept while the filter or the
-# page changes; **Apply** moves the files in one journaled step, **Undo** reverts it.
-# Thumbnails are made once and cached under `.imgcls/thumbs/`.
+# Each tile shows the image with its first and second choice. Per tile: accept the first choice,
+# accept the second, pick or type another class (a new name creates the class), send to
+# `unknown/`, discard to `trash/`, or skip. Decisions are kept while the filter or the page
+# changes; **Apply** moves the files in one journaled step, **Undo** reverts it. Thumbnails are
+# made once and cached under `.imgcls/thumbs/`. This grid is yours: nothing below clicks it.
 
 # %%
 from imgcls.ui import ReviewGrid
 
-grid = ReviewGrid(look if len(look) else results, lib, page_size=PAGE_SIZE)
+rows = look if len(look) else results
+grid = ReviewGrid(rows, lib, page_size=PAGE_SIZE)
 grid
 
 # %% [markdown]
-# ### Decisions made by code, through the grid's own controls
+# ### A scripted reviewer, on a grid of its own
 #
-# A reviewer who knows the hidden labels works through the first page: the buttons are clicked
-# and the class boxes filled exactly as a person would. A true label the model does not know
-# (e.g. `zebra`) is typed in as a new class. An invalid name shows an error on its tile.
+# A reviewer who knows the hidden labels works through the first page of the same rows on its own
+# grid object (so it never overwrites a decision you made above): the buttons are clicked and the
+# class boxes filled exactly as a person would. A right first or second choice is accepted with its
+# button, a wrong one is corrected by typing the true label (a class the model does not know yet,
+# e.g. `zebra`, is created), and a file with no label is skipped. An invalid name shows an error on
+# its tile.
 
 # %%
 from IPython.display import HTML
 
-grid.tiles[0].label_input.value = "zebra/stripes"   # not a valid folder name
-display(HTML(grid.tiles[0].error.value))
-for tile in grid.visible_tiles:
-    true_label = truth_of.get(tile.path, "")
+reviewer = ReviewGrid(rows, lib, page_size=PAGE_SIZE)
+reviewer.tiles[0].label_input.value = "zebra/stripes"   # not a valid folder name
+display(HTML(reviewer.tiles[0].error.value))
+for tile in reviewer.visible_tiles:
+    true_label = tile.row.get("true_label", "")
     if not true_label:
         tile.skip_button.click()
     elif true_label == tile.row["top1_class"]:
@@ -216,41 +230,55 @@ for tile in grid.visible_tiles:
         tile.second_button.click()
     else:
         tile.label_input.value = true_label
-display(HTML(grid.pending_label.value))
-grid.decisions.assign(name=[os.path.basename(p) for p in grid.decisions["path"]]).drop(columns=["path"]).head(12)
+display(HTML(reviewer.pending_label.value))
+filed = reviewer.decisions.merge(rows[["path", "top2_class", "true_label"]], on="path", how="left")
+filed["how"] = filed["action"]
+filed.loc[filed["action"] == "label", "how"] = "typed the true label"
+filed.loc[(filed["action"] == "label") & (filed["label"] == filed["top2_class"]), "how"] = "second choice"
+filed.loc[(filed["action"] == "label") & (filed["label"] == filed["top1_class"]), "how"] = "first choice"
+display(filed["how"].value_counts().rename("decisions"))
+filed.assign(name=[os.path.basename(p) for p in filed["path"]]).drop(columns=["path"]).head(12)
 
 # %% [markdown]
 # Another filter, another page: the lowest scores. The decisions taken above are kept (the pending
-# count says how many come from other views).
+# count says how many come from other views). Here the reviewer sends the lowest-scoring images out
+# of the pool's way: the first to `trash/`, the next to `unknown/`, and skips the third.
 
 # %%
-grid.set_results(lowest)
-grid.tiles[0].discard_button.click()
-grid.tiles[1].unknown_button.click()
-grid.tiles[2].skip_button.click()
-grid.next_button.click()                            # pages move; decisions stay
-grid.prev_button.click()
-display(HTML(grid.pending_label.value))
-grid.decisions["action"].value_counts()
+reviewer.set_results(lowest)
+reviewer.tiles[0].discard_button.click()
+reviewer.tiles[1].unknown_button.click()
+reviewer.tiles[2].skip_button.click()
+reviewer.next_button.click()                            # pages move; decisions stay
+reviewer.prev_button.click()
+display(HTML(reviewer.pending_label.value))
+reviewer.decisions["action"].value_counts()
 
 # %% [markdown]
 # ## Apply, then undo
-# One click moves every decided file; the journal makes it one undoable step.
+# One click moves every decided file; the journal makes it one undoable step. Every image filed
+# into a class is checked against its hidden label.
 
 # %%
 counts_before = lib.counts()
-grid.apply_button.click()
-display(HTML(grid.summary_html.value))
+applied = reviewer.decisions
+reviewer.apply_button.click()
+display(HTML(reviewer.summary_html.value))
+filings = attach_truth(applied[applied["action"] == "label"], ws) if HAS_TRUTH else applied.iloc[0:0]
+wrong = filings[filings["label"] != filings["true_label"]]
+if HAS_TRUTH:
+    print(f"{len(filings)} images filed into a class, {len(wrong)} wrong against the hidden labels")
 from imgcls.library import count_changes
 
 count_changes(counts_before, lib.counts())
 
 # %%
-grid.undo_button.click()
-display(HTML(grid.summary_html.value))
+reviewer.undo_button.click()
+display(HTML(reviewer.summary_html.value))
 restored = lib.counts()
 print("library restored exactly:", restored[["label", "n"]].equals(counts_before[["label", "n"]]))
-print(f"{grid.n_pending} decisions are pending again: correct any tile above and click Apply to keep them.")
+print(f"your grid above still holds your own {grid.n_pending} pending decisions; the reviewer's "
+      f"{reviewer.n_pending} are pending again on its own grid.")
 
 # %% [markdown]
 # The grid above is live: change a tile, click **Apply**, and the file is in its new class

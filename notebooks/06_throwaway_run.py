@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 05 · The throw-away run
+# # 06 · The throw-away run
 #
 # Two classes sit just under the cutoff (in the zoo sample: sheep 38 and giraffe 36 images, cutoff
 # 40), so the production model has never heard of them, and bulk identification with it cannot
@@ -24,7 +24,7 @@
 # regular run (notebook 03's head swap) includes them.
 #
 # The story starts from the sample as built, so by default this notebook builds a sample of its own
-# (notebook 03's labelling round has already lifted sheep and giraffe in the shared demo workspace).
+# (`make demo` and notebook 03 have already lifted sheep and giraffe over the cutoff in the shared demo workspace).
 # Point `WORKSPACE` at your project to find images for its classes just under the cutoff.
 
 # %% tags=["parameters"]
@@ -104,7 +104,7 @@ print(promote(ws, run, reason="notebook 06: only to find images for the classes 
 
 # %%
 from imgcls.bulk import precision_at_thresholds, throwaway_candidates
-from imgcls.sample import sample_truth
+from imgcls.sample import attach_truth
 
 candidates = throwaway_candidates(ws, run, cutoff=CUTOFF, batch_size=BATCH_SIZE)
 first = candidates[candidates["choice"] == 1]
@@ -112,20 +112,23 @@ print(f"{candidates.attrs['n_identified']} pool images identified; {len(first)} 
       " or ".join(candidates.attrs["targets"]),
       f"and {len(candidates) - len(first)} more with one of them as second choice")
 HAS_TRUTH = ws.sample_labels_file.exists()
-truth = sample_truth(ws) if HAS_TRUTH else pd.DataFrame(columns=["path", "relpath", "label"])
-truth_of = dict(zip(truth["path"], truth["label"]))
+# the sample's hidden labels, joined by content (resolved path, else content hash); none on your own workspace
+candidates = attach_truth(candidates, ws) if HAS_TRUTH else candidates.assign(true_label="")
+first = candidates[candidates["choice"] == 1]
 if HAS_TRUTH:
     print("Precision of the first-choice candidates against the hidden labels:")
-    display(precision_at_thresholds(first, truth, thresholds=[0.0, 0.3, 0.5, 0.7, 0.9]))
+    display(precision_at_thresholds(first, thresholds=[0.0, 0.3, 0.5, 0.7, 0.9]))
 candidates.groupby(["choice", "candidate"])["candidate_score"].describe()
 
 # %% [markdown]
-# ## Review in the grid, accept by code through its controls
+# ## Review in the grid
 #
-# The reviewer (who here knows the hidden labels) pages through the candidates looking for the
-# targets only: a right first or second choice is accepted with the tile's buttons, a target
+# The grid below is yours. A scripted reviewer (who here knows the hidden labels) works on a grid
+# object of its own, so it never overwrites your decisions: it pages through the candidates looking
+# for the targets only: a right first or second choice is accepted with the tile's buttons, a target
 # predicted as something else is corrected in the tile's class box, anything else is skipped.
-# Without hidden labels, only target predictions scoring at least `ACCEPT_SCORE` are accepted.
+# Without hidden labels (your own workspace), it accepts only target predictions scoring at least
+# `ACCEPT_SCORE`.
 
 # %%
 from IPython.display import HTML
@@ -135,10 +138,11 @@ grid = ReviewGrid(candidates, lib, page_size=PAGE_SIZE)
 grid
 
 # %%
-for page in range(grid.n_pages):
-    for tile in grid.visible_tiles:
-        true_label = truth_of.get(tile.path)
-        if true_label is None:
+reviewer = ReviewGrid(candidates, lib, page_size=PAGE_SIZE)
+for page in range(reviewer.n_pages):
+    for tile in reviewer.visible_tiles:
+        true_label = tile.row.get("true_label", "")
+        if not HAS_TRUTH:
             confident = tile.row["top1_class"] in targets and tile.row["top1_score"] >= ACCEPT_SCORE
             (tile.accept_button if confident else tile.skip_button).click()
         elif true_label not in targets:
@@ -149,13 +153,18 @@ for page in range(grid.n_pages):
             tile.second_button.click()
         else:
             tile.label_input.value = true_label
-    grid.next_button.click()
-display(HTML(grid.pending_label.value))
-grid.decisions.groupby(["action", "label"], dropna=False).size().rename("images")
+    reviewer.next_button.click()
+display(HTML(reviewer.pending_label.value))
+reviewer.decisions.groupby(["action", "label"], dropna=False).size().rename("images")
 
 # %%
-grid.apply_button.click()
-display(HTML(grid.summary_html.value))
+applied = reviewer.decisions
+reviewer.apply_button.click()
+display(HTML(reviewer.summary_html.value))
+if HAS_TRUTH:
+    filings = attach_truth(applied[applied["action"] == "label"], ws)
+    wrong = filings[filings["label"] != filings["true_label"]]
+    print(f"{len(filings)} images filed into a class, {len(wrong)} wrong against the hidden labels")
 
 # %% [markdown]
 # ## Counts after: the targets make the cutoff

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 06 · Serving, with every transaction logged
+# # 07 · Serving, with every transaction logged
 #
 # The production model behind an HTTP endpoint (FastAPI on uvicorn, bound to 127.0.0.1).
 # Every prediction served is written to the workspace's transaction log (`serving.sqlite`)
@@ -32,6 +32,11 @@
 # waits more than 30 s gets 503 with `Retry-After`; an evaluation body is at most 16 KB and its
 # `true_class` is one of the model's classes or flagged `new_class`. Off this machine, a bearer
 # token (`--token-file` or `$IMGCLS_TOKEN`) and a per-client rate limit (429) apply.
+#
+# Every request this notebook sends is **demo traffic**: it carries the simulated-time header, so the
+# log flags it `simulated` and the reports can tell it from real use. On the sample the requests are
+# pool images of classes the served model knows (their hidden labels play the reviewer); on the
+# README's path that is the model `make demo` and notebook 03 put in production.
 
 # %% tags=["parameters"]
 WORKSPACE = ""                      # your project folder; empty: the zoo sample
@@ -84,7 +89,7 @@ run.run_id
 # %%
 from imgcls.serving import Predictor, start_server
 predictor = Predictor(ws, run="production")
-server = start_server(predictor)
+server = start_server(predictor, allow_simulated=True)   # accepts requests marked as demo traffic
 print("serving at", server.url)
 import httpx
 client = httpx.Client(base_url=server.url, timeout=30)
@@ -92,17 +97,22 @@ display(client.get("/health").json(), client.get("/model").json())
 
 # %% [markdown]
 # ## Send requests
+# Demo traffic: pool images still in `unlabelled/` whose hidden label is a class the model knows
+# (on your own workspace, the first unlabelled images), each marked simulated.
 
 # %%
-import os
+from imgcls.core import isoformat, iter_image_files, utcnow
 from imgcls.sample import sample_truth
-from imgcls.core import iter_image_files
-truth = sample_truth(ws) if ws.sample_labels_file.exists() else None
-if truth is not None:  # pool images labelled since (notebooks 03-05) have moved into the library
-    truth = truth[truth["path"].map(os.path.exists)]
-paths = (list(truth.loc[truth["label"] != "", "path"][:N_REQUESTS]) if truth is not None
-         else [p for _, p in zip(range(N_REQUESTS), iter_image_files(ws.unlabelled))])
-answers = [client.post("/predict", files={"file": (p, open(p, "rb").read())}).json() for p in paths]
+from imgcls.serving import SIMULATED_TIME_HEADER
+known = list(client.get("/model").json()["classes"])
+truth = (sample_truth(ws, present_only=True, classes=known).sample(frac=1.0, random_state=0)
+         if ws.sample_labels_file.exists() else None)
+paths = (list(truth["path"][:N_REQUESTS]) if truth is not None
+         else [str(p) for _, p in zip(range(N_REQUESTS), iter_image_files(ws.unlabelled))])
+demo = {SIMULATED_TIME_HEADER: isoformat(utcnow())}   # marks each request as demo traffic
+answers = [client.post("/predict", files={"file": (p, open(p, "rb").read())}, headers=demo).json() for p in paths]
+print(f"{len(answers)} demo requests from {truth['label'][:N_REQUESTS].nunique() if truth is not None else '?'} "
+      f"known classes")
 pd.DataFrame(answers).head()
 
 # %% [markdown]
@@ -110,7 +120,7 @@ pd.DataFrame(answers).head()
 # A 4xx with the reason, and a failed transaction in the log.
 
 # %%
-bad = client.post("/predict", files={"file": ("notes.jpg", b"<html>not an image</html>")})
+bad = client.post("/predict", files={"file": ("notes.jpg", b"<html>not an image</html>")}, headers=demo)
 bad.status_code, bad.json()
 
 # %% [markdown]
@@ -120,12 +130,11 @@ bad.status_code, bad.json()
 # %%
 from pathlib import Path
 true_of = dict(zip(truth["path"], truth["label"])) if truth is not None else {}
-known = set(client.get("/model").json()["classes"])
 for p, a in list(zip(paths, answers))[: max(1, len(paths) // 2)]:
     true = true_of.get(p)
     verdict = "unsure" if not true else ("correct" if true == a["class"] else "wrong")
     client.post("/evaluations", json={"transaction_id": a["transaction_id"], "verdict": verdict,
-                                      "reviewer": "notebook-06", "true_class": true or None,
+                                      "reviewer": "notebook-07", "true_class": true or None,
                                       "new_class": bool(true) and true not in known})
 
 # %% [markdown]
@@ -136,7 +145,9 @@ from imgcls.translog import TransactionLog
 log = TransactionLog(ws)
 display(log.transactions().tail(8))
 display(log.evaluations().tail(5))
-print(log.count(), "transactions logged")
+mine = log.transactions(columns=["simulated"]).tail(len(paths) + 1)
+print(log.count(), "transactions logged;", f"this notebook's {len(mine)} are all flagged simulated:",
+      bool(mine["simulated"].all()))
 
 # %%
 client.close()

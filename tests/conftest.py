@@ -70,3 +70,25 @@ def zoo_sample_template(tmp_path_factory):
 def zoo_sample(zoo_sample_template, tmp_path):
     """A private copy of the session's zoo sample, for one test."""
     return copy_workspace(zoo_sample_template, tmp_path / "zoo")
+
+
+# --- the transaction log on both engines (imgcls.translog) --------------------
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the whole session (tests/postgres_server.py); skipped without one."""
+    from postgres_server import PostgresServer, find_bindir
+
+    pytest.importorskip("psycopg", reason="the postgres extra (psycopg 3) is not installed")
+    if find_bindir() is None:
+        pytest.skip("PostgreSQL binaries not found (make test installs Debian's postgresql)")
+    server = PostgresServer(fsync=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def log_url(request, tmp_path):
+    """A fresh, empty log's URL on each engine: ``sqlite:///<tmp>/log.sqlite``, then a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return "sqlite:///" + str(tmp_path / "log.sqlite")
+    return request.getfixturevalue("postgres_server").new_database()

@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["PostgresServer", "find_bindir", "SERVER_USER"]
+__all__ = ["PostgresServer", "find_bindir", "execute", "SERVER_USER"]
 
 #: The unprivileged user created to run the server when running as root and no ``postgres`` user exists.
 SERVER_USER = "imgcls-pg"
@@ -147,3 +147,30 @@ class PostgresServer:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+
+def execute(url: str, statements, params=()) -> list:
+    """Run raw SQL, written in SQLite's spelling, on the log at ``url`` (either engine); rows of the last.
+
+    For tests that shape a log by hand (an old schema, a foreign table). On
+    PostgreSQL each statement goes through the log's own translation
+    (:meth:`imgcls.translog.dialects.PostgresDialect.translate`).
+    """
+    import sqlite3
+
+    from imgcls.translog.dialects import PostgresDialect
+
+    statements = [statements] if isinstance(statements, str) else list(statements)
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url[len("sqlite:///"):]) as conn:
+            rows = [conn.execute(s, params).fetchall() for s in statements]
+        conn.close()
+        return rows[-1] if rows else []
+    import psycopg
+
+    rows = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for s in statements:
+            cur = conn.execute(PostgresDialect.translate(s), tuple(params))
+            rows.append(cur.fetchall() if cur.description else [])
+    return rows[-1] if rows else []

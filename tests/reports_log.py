@@ -115,17 +115,39 @@ def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+# What the titles of its weekly figures say under the default rules (imgcls.reports.rules):
+# no group has MIN_JUDGED (20) judged predictions, so no accuracy slide claims anything.
 FINDINGS = {
-    "usage_over_time": "Weekly requests grew 25% from 2025-W02 to 2025-W03",  # W04 is partial
-    "accuracy_over_time": "Accuracy rose from 50.0% in 2025-W02 to 66.7% in 2025-W04",
-    # 95% intervals [9%, 91%] and [30%, 90%] overlap: the title says so
-    "accuracy_by_version": "v2 is 16.7 points more accurate than v1 (66.7% vs 50.0%), within the margin of error",
-    "accuracy_by_confidence": "Accuracy rises with confidence: 0.0% at 0.00–0.50 vs 100.0% at 0.95–1.00",
-    "accuracy_by_predicted_class": "Weakest predicted class: gazelle at 0.0% (1 judged); best: zebra at 100.0%",
-    "accuracy_by_true_class": "True class zebra is 80.0% accurate (5 judged)",  # the only one with >= 5 judged
-    "evaluated_share": "81.8% of served predictions were evaluated (9 of 11); weekly 66.7% to 100.0%",
+    "usage_over_time": "Weekly requests grew 25% from 2025-W02 to 2025-W03 (4 to 5 requests)",  # W04 is partial
+    "accuracy_over_time": "Too few judged predictions for a trend: 8 in all (62.5% correct); "
+                          "no complete week has 20+",
+    "accuracy_by_version": "Too few judged predictions for comparing model versions: 8 in all; no version has 20+",
+    "accuracy_by_confidence": "Too few judged predictions for accuracy by confidence: 8 in all; "
+                              "no confidence bucket has 20+",
+    "accuracy_by_predicted_class": "Too few judged predictions for accuracy by predicted class: 8 in all; "
+                                   "no predicted class has 20+",
+    "accuracy_by_true_class": "Too few judged predictions for accuracy by true class: 8 in all; "
+                              "no true class has 20+",
+    # partial W04 (1 of 1) is left out of the range
+    "evaluated_share": "81.8% of served predictions were evaluated (9 of 11); weekly 66.7% to 80.0% in complete weeks",
     # rows 4 and 13 failed, logged before failures had a kind: "error"
     "failed_requests": "15.4% of requests failed (2 of 13); most often error (2)",
+}
+
+# The same with min_judged=2: groups with 2+ judged predictions (in complete weeks) are claimed.
+FINDINGS_MIN2 = {
+    **FINDINGS,
+    # W04 (3 judged, 66.7%) is partial: never in a headline
+    "accuracy_over_time": "Accuracy rose from 50.0% in 2025-W02 (n=2 judged) to 66.7% in 2025-W03 (n=3 judged)",
+    # 95% intervals [9%, 91%] and [30%, 90%] overlap: the title says so
+    "accuracy_by_version": "v2 is 16.7 points more accurate than v1 (66.7% of 6 vs 50.0% of 2 judged), "
+                           "within the margin of error",
+    # the 0.00-0.50 bucket (1 judged) is too small to claim
+    "accuracy_by_confidence": "Accuracy does not rise with confidence: 100.0% at 0.90–0.95 (n=2 judged) vs "
+                              "100.0% at 0.95–1.00 (n=3 judged)",
+    "accuracy_by_predicted_class": "Weakest predicted class: lion at 33.3% (n=3 judged); "
+                                   "best: zebra at 100.0% (n=4 judged)",
+    "accuracy_by_true_class": "True class zebra is 80.0% accurate (n=5 judged)",  # the only one with >= 2 judged
 }
 
 

@@ -5,8 +5,14 @@ The test starts JupyterLab on 127.0.0.1 (a free port, a random token,
 parameters injected (pointing at a small temporary workspace with a tiny
 saved run), runs all cells through the Run menu, waits for the review grid,
 changes one tile's class in the tile's own class box, clicks Apply, and
-finds the file in its new class folder on disk. A screenshot is kept in
-``tests/artifacts/browser/``.
+finds the file in its new class folder on disk. Then it drives the grid by
+keyboard, as a person would: a click on a tile, ``a`` (first choice) and
+``d`` (discard), Shift+A (apply: the files are in their class folder and in
+``trash/``), Shift+Z (undo: they are back); the notebook's cell count and
+markdown cells never change while keys are pressed on the grid (``a`` would
+insert a cell, ``1`` turn one into a heading, if a key reached JupyterLab),
+and a key pressed outside the grid still reaches JupyterLab (the control).
+Screenshots are kept in ``tests/artifacts/browser/``.
 
 Chromium is Debian's (``apt-get install -y chromium``), never downloaded by
 Playwright. Without ``/usr/bin/chromium`` the test is skipped, except in CI
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -176,6 +183,76 @@ def browser():
             b.close()
 
 
+def _undecided(tiles) -> list[int]:
+    """Positions of the visible tiles with no decision yet (empty status)."""
+    return [i for i in range(tiles.count()) if not tiles.nth(i).locator(".imgcls-status").inner_text().strip()]
+
+
+def _source(tile) -> Path:
+    """The image file a tile shows (its caption's title holds the full path)."""
+    return Path(tile.locator(".imgcls-filename").get_attribute("title"))
+
+
+def _wait_for(check, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return check()
+
+
+def _drive_by_keyboard(page, grid, tiles, workspace) -> None:
+    """Decide, apply and undo with keys only; no key pressed on the grid reaches JupyterLab."""
+    from playwright.sync_api import expect
+
+    cells = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell")
+    markdown = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-MarkdownCell")
+    n_cells, n_markdown = cells.count(), markdown.count()
+    assert n_cells > 5 and n_markdown > 3
+    free = _undecided(tiles)
+    first = next(i for i in free if i + 1 in free)          # two undecided tiles side by side
+    accept_tile, discard_tile = tiles.nth(first), tiles.nth(first + 1)
+    accepted, discarded = _source(accept_tile), _source(discard_tile)
+    first_choice = accept_tile.locator(".imgcls-accept").inner_text().strip()
+    assert accepted.exists() and discarded.exists() and first_choice
+
+    accept_tile.locator(".imgcls-thumb").click()           # a click on a tile: keys go to the grid now
+    expect(accept_tile).to_have_class(re.compile(r"\bimgcls-current\b"))
+    page.keyboard.press("a")                                 # first choice (in JupyterLab: insert a cell)
+    expect(accept_tile.locator(".imgcls-status")).to_contain_text(first_choice)
+    expect(discard_tile).to_have_class(re.compile(r"\bimgcls-current\b"))  # the next tile is current
+    page.keyboard.press("d")                                 # discard (in JupyterLab: half of "delete cell")
+    expect(discard_tile.locator(".imgcls-status")).to_contain_text("trash")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("1")                                 # first choice again (in JupyterLab: a heading)
+    expect(discard_tile).to_have_class(re.compile(r"\bimgcls-current\b"))
+    expect(discard_tile.locator(".imgcls-status")).to_contain_text("trash")
+    page.keyboard.press("Shift+A")                           # apply
+    expect(grid.locator(".imgcls-summary")).to_contain_text("Applied", timeout=30_000)
+    expect(accept_tile.locator(".imgcls-status")).to_contain_text("applied")
+    library_copy = workspace.library / first_choice / accepted.name
+    assert _wait_for(lambda: library_copy.exists() and not accepted.exists()), library_copy
+    trashed = [p for p in workspace.trash.rglob(discarded.name) if p.is_file()]
+    assert trashed and not discarded.exists()
+    page.screenshot(path=str(ARTIFACTS / "notebook05_keyboard_applied.png"))
+
+    page.keyboard.press("Shift+Z")                           # undo
+    expect(grid.locator(".imgcls-summary")).to_contain_text("Undone", timeout=30_000)
+    assert _wait_for(lambda: accepted.exists() and discarded.exists() and not library_copy.exists())
+    assert not any(p.is_file() for p in workspace.trash.rglob(discarded.name))
+    journal = [json.loads(line) for line in workspace.journal.read_text().splitlines() if line.strip()]
+    assert any(e.get("op") == "undo" for e in journal)
+
+    # Not one key pressed on the grid reached JupyterLab.
+    time.sleep(1.0)
+    assert (cells.count(), markdown.count()) == (n_cells, n_markdown)
+    # The control: outside the grid the same kind of key still does (B inserts a cell below).
+    page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-MarkdownCell").first.click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    expect(cells).to_have_count(n_cells + 1)
+
+
 def test_notebook_05_review_grid_in_jupyterlab(browser, lab, workspace):
     from playwright.sync_api import expect
 
@@ -203,14 +280,17 @@ def test_notebook_05_review_grid_in_jupyterlab(browser, lab, workspace):
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
 
-        # The last cell prints this once the grid was driven, applied and undone by code.
+        # The last cell prints this once the scripted reviewer's grid applied and undid by code.
         expect(page.get_by_text("library restored exactly: True")).to_be_visible(timeout=180_000)
-        tiles = page.locator(".imgcls-tile:visible")
+        grid = page.locator(".imgcls-review-grid").first   # the person's grid (the first one shown)
+        tiles = grid.locator(".imgcls-tile:visible")
         expect(tiles.first).to_be_visible()
         assert tiles.count() >= 4
+        undecided = _undecided(tiles)
+        assert len(undecided) >= 3, "the person's grid should start with undecided tiles"
 
-        # A tile without a decision yet (the notebook decided the first three of this view).
-        tile = tiles.nth(3)
+        # A tile without a decision yet.
+        tile = tiles.nth(undecided[0])
         tile.scroll_into_view_if_needed()
         caption = tile.locator(".imgcls-filename")
         expect(caption).not_to_have_text("")
@@ -223,7 +303,6 @@ def test_notebook_05_review_grid_in_jupyterlab(browser, lab, workspace):
         box.press("Enter")
         expect(tile.locator(".imgcls-status")).to_contain_text(TARGET_CLASS)
 
-        grid = page.locator(".imgcls-review-grid").first
         grid.locator(".imgcls-apply").click()
         expect(grid.locator(".imgcls-summary")).to_contain_text("Applied", timeout=30_000)
         expect(tile.locator(".imgcls-status")).to_contain_text("applied")
@@ -240,6 +319,8 @@ def test_notebook_05_review_grid_in_jupyterlab(browser, lab, workspace):
         tile.scroll_into_view_if_needed()
         page.screenshot(path=str(shot))
         assert shot.stat().st_size > 10_000
+
+        _drive_by_keyboard(page, grid, tiles, workspace)
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / "notebook05_failure.png"), full_page=True)
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")

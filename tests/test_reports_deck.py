@@ -25,7 +25,8 @@ def test_export_deck_writes_files_that_open(ws):
     folder = ws.reports / pd.Timestamp.now(tz="UTC").date().isoformat()
     assert set(files["path"].map(lambda p: str(p.rsplit("/", 1)[0]))) == {str(folder)}
     names = set(files["name"])
-    assert names == set(FINDINGS) | {"summary"}
+    # one run on disk: the "model generations" tables, but no generation slides (one generation)
+    assert names == set(FINDINGS) | {"summary", "generation_tree", "generations", "generation_cost"}
     for name in FINDINGS:
         for fmt in ("png", "svg", "pdf"):
             assert (folder / f"{name}.{fmt}").is_file()

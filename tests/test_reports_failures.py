@@ -19,7 +19,8 @@ def ws(tmp_path_factory):
 def test_the_shared_log(ws):
     table = reports.failed_requests(ws)
     assert table[["kind", "endpoint", "requests"]].values.tolist() == [["error", "predict", 2]]
-    assert table.attrs == {"requests": 13, "failed": 2}
+    assert table.attrs == {"requests": 13, "failed": 2,
+                           "simulated": "Simulated: 1 of 13 requests are demo traffic"}
     fig = reports.plot_failed_requests(table)
     assert title(fig) == FINDINGS["failed_requests"] and tuple(fig.get_size_inches()) == SLIDE_SIZE
 
@@ -41,7 +42,8 @@ def test_kinds_statuses_and_filters(tmp_path_factory):
             for k, e, c, n in table[["kind", "endpoint", "http_status", "requests"]].itertuples(index=False)]
     assert rows[:3] == [["validation", "predict", 422, 3], ["error", "predict", None, 2],
                         ["unauthorized", "model", 401, 2]]
-    assert table.attrs == {"requests": 21, "failed": 10}
+    assert table.attrs == {"requests": 21, "failed": 10,
+                           "simulated": "Simulated: 2 of 21 requests are demo traffic"}
     assert table["share_of_failed"].sum() == pytest.approx(1.0)
     assert table.loc[0, "share_of_requests"] == pytest.approx(3 / 21)
     real = reports.failed_requests(ws, include_simulated=False)
@@ -61,5 +63,5 @@ def test_no_failures(tmp_path):
     with TransactionLog(ws) as log:
         log.log_transaction("run-a", {"zebra": 0.9}, time="2025-01-06")
     table = reports.failed_requests(ws)
-    assert table.empty and table.attrs == {"requests": 1, "failed": 0}
+    assert table.empty and table.attrs == {"requests": 1, "failed": 0, "simulated": None}
     assert title(reports.plot_failed_requests(table)) == "No request failed (1 requests)"

@@ -145,5 +145,6 @@ def test_summary_table(data):
         "Model versions": "2 (v1, v2)",
         "Evaluated": "9 (81.8% of served predictions)",
         "Accuracy": "62.5% of 8 judged (current verdicts); 1 unsure excluded",
-        "Latest version v2": "66.7% (6 judged)",
+        "Latest version v2": "66.7% (6 judged); too few to compare",   # < MIN_JUDGED
+        "Simulated traffic": "1 of 13 requests are demo traffic (flagged on the slides)",
     }

@@ -75,6 +75,7 @@ def test_train_writes_a_complete_run(trained):
     assert m["training"]["epochs_trained"] == 2
     assert 1 <= m["training"]["best_epoch"] == m["training"]["epochs_to_plateau"] <= 2
     assert m["training"]["wall_time_s"] > 0
+    assert 0 < m["training"]["cpu_time_s"]  # process CPU seconds: the lineage cost table reads them
     assert m["test"]["n"] > 0 and 0 <= m["test"]["accuracy"] <= 1 and m["test"]["top_k"] == 3
     # The first training fixes the benchmark set: 6 of each class's 20 images (10%, floor 10, at most a third).
     assert m["benchmark"]["n"] == 18 and m["benchmark"]["top_k"] == 3

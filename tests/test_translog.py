@@ -1,4 +1,7 @@
-"""imgcls.translog.TransactionLog: opening, writing transactions and evaluations, and queries."""
+"""imgcls.translog.TransactionLog: opening, writing transactions and evaluations, and queries.
+
+Every test taking ``log`` or ``log_url`` runs on SQLite and on a real PostgreSQL server (conftest).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import sqlite3
 
 import pandas as pd
 import pytest
+from postgres_server import execute
 
 from imgcls.core import open_workspace
 from imgcls.translog import (
@@ -29,8 +33,8 @@ def ws(tmp_path):
 
 
 @pytest.fixture
-def log(ws):
-    with TransactionLog(ws) as log:
+def log(log_url):
+    with TransactionLog(log_url) as log:
         yield log
 
 
@@ -48,33 +52,48 @@ def test_opens_in_workspace_in_wal_mode(ws):
         assert again.path == ws.serving_db
 
 
-def test_missing_file_with_create_false(tmp_path):
+def test_urls_name_the_engine(ws, log_url):
+    with TransactionLog(log_url) as log:
+        assert log.engine == log_url.split(":")[0] and log.url == log_url
+        assert list(log.migrations()["version"]) == [m.version for m in MIGRATIONS]  # every one, both engines
+    with TransactionLog("sqlite:///" + str(ws.serving_db)) as log:
+        assert log.path == ws.serving_db and log.engine == "sqlite"
+    with pytest.raises(ValueError, match="sqlite:///PATH or postgresql://"):
+        TransactionLog("mysql://db/x")
+
+
+def test_missing_log_with_create_false(tmp_path, log_url):
     with pytest.raises(FileNotFoundError, match="No transaction log"):
         TransactionLog(tmp_path / "none.sqlite", create=False)
     assert not (tmp_path / "none.sqlite").exists()
+    if log_url.startswith("postgresql"):  # an empty database is no log, and stays empty
+        with pytest.raises(FileNotFoundError, match="No transaction log in postgresql://"):
+            TransactionLog(log_url, create=False)
+        assert execute(log_url, "SELECT COUNT(*) FROM information_schema.tables "
+                                "WHERE table_schema = current_schema()") == [(0,)]
 
 
-def test_bad_options_and_foreign_files(tmp_path):
+def test_bad_options_and_foreign_databases(tmp_path, log_url):
     with pytest.raises(ValueError, match="synchronous"):
         TransactionLog(tmp_path / "a.sqlite", synchronous="OFF")
-    other = tmp_path / "other.sqlite"
-    with sqlite3.connect(other) as conn:
-        conn.execute("CREATE TABLE stuff (x)")
+    if log_url.startswith("sqlite"):
+        TransactionLog(log_url).close()  # creates the file, then hand-made into a foreign one
+        execute(log_url, ["DROP TABLE meta", "CREATE TABLE stuff (x INTEGER)"])
+    else:
+        execute(log_url, "CREATE TABLE stuff (x INTEGER)")
     with pytest.raises(ValueError, match="not an imgcls transaction log"):
-        TransactionLog(other)
+        TransactionLog(log_url)
 
 
-def test_newer_schema_is_refused(tmp_path):
-    path = tmp_path / "log.sqlite"
-    TransactionLog(path).close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+def test_newer_schema_is_refused(log_url):
+    TransactionLog(log_url).close()
+    execute(log_url, "UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(ValueError, match="schema version 99, newer"):
-        TransactionLog(path)
+        TransactionLog(log_url)
 
 
-def test_closed_log_says_so(tmp_path):
-    log = TransactionLog(tmp_path / "log.sqlite", synchronous="FULL")
+def test_closed_log_says_so(log_url):
+    log = TransactionLog(log_url, synchronous="FULL")
     log.close()
     log.close()  # idempotent
     assert log.closed

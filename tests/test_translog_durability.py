@@ -1,4 +1,7 @@
-"""imgcls.translog under concurrency: threads share one log, and acknowledged rows survive SIGKILL."""
+"""imgcls.translog under concurrency: threads share one log, and acknowledged rows survive SIGKILL.
+
+On both engines (conftest ``log_url``); several processes writing one PostgreSQL log at once.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,12 @@ import time
 
 import pytest
 
-from imgcls.core import open_workspace
 from imgcls.translog import TransactionLog
 
 
 @pytest.fixture
-def ws(tmp_path):
-    return open_workspace(tmp_path / "ws")
+def ws(log_url):
+    return log_url
 
 
 def test_threads_share_one_log_and_a_second_connection(ws):
@@ -64,8 +66,8 @@ while True:
 """
 
 
-def test_acknowledged_transactions_survive_sigkill(tmp_path):
-    path = tmp_path / "log.sqlite"
+def test_acknowledged_transactions_survive_sigkill(log_url):
+    path = log_url
     TransactionLog(path).close()
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
     acknowledged = []
@@ -83,3 +85,40 @@ def test_acknowledged_transactions_survive_sigkill(tmp_path):
     with TransactionLog(path) as log:
         stored = set(log.transactions(columns=["id"])["id"])
     assert set(acknowledged) <= stored
+
+
+@pytest.mark.postgres
+def test_several_processes_write_one_postgresql_log(postgres_server):
+    """Three processes write one PostgreSQL log at once; one is killed; every acknowledged id is there."""
+    url = postgres_server.new_database()
+    TransactionLog(url).close()  # created once; the writers find it current
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, url], stdout=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    acknowledged: list[list[int]] = [[] for _ in procs]
+
+    def read(k):
+        for line in procs[k].stdout:
+            acknowledged[k].append(int(line))
+
+    readers = [threading.Thread(target=read, args=(k,), daemon=True) for k in range(3)]
+    for th in readers:
+        th.start()
+    try:
+        deadline = time.monotonic() + 90
+        while min(len(a) for a in acknowledged) < 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        procs[0].send_signal(signal.SIGKILL)  # mid-load: the others keep writing
+        time.sleep(0.3)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        for th in readers:
+            th.join(timeout=10)
+    ids = [i for a in acknowledged for i in a]
+    assert min(len(a) for a in acknowledged) >= 200
+    assert len(ids) == len(set(ids))  # no id handed out twice across processes
+    with TransactionLog(url, create=False) as log:
+        stored = set(log.transactions(columns=["id"])["id"])
+        assert log.migrations()["version"].is_unique
+    assert set(ids) <= stored

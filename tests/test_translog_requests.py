@@ -3,22 +3,27 @@
 Failed requests carry endpoint / HTTP status / failure kind; the current verdict
 is the last one the log received, whatever time a client gave; evaluations keep
 new_class and a bounded note; a version-2 log migrates (failures get a kind).
+Every test runs on SQLite and on a real PostgreSQL server (conftest ``log_url``).
 """
 
 from __future__ import annotations
 
-import sqlite3
-
 import pandas as pd
 import pytest
+from postgres_server import execute
 
-from imgcls.core import open_workspace
-from imgcls.translog import MAX_ID, MAX_NOTE_CHARS, MAX_REVIEWER_CHARS, TransactionLog
+from imgcls.translog import (
+    MAX_ID,
+    MAX_NOTE_CHARS,
+    MAX_REVIEWER_CHARS,
+    MIGRATIONS,
+    TransactionLog,
+)
 
 
 @pytest.fixture
-def log(tmp_path):
-    with TransactionLog(open_workspace(tmp_path / "ws")) as log:
+def log(log_url):
+    with TransactionLog(log_url) as log:
         yield log
 
 
@@ -94,8 +99,8 @@ def test_evaluation_fields_are_bounded(log):
     assert log.count("evaluations") == 1
 
 
-def test_migrates_a_version_2_log(tmp_path):
-    path = tmp_path / "v2.sqlite"
+def test_migrates_a_version_2_log(log_url):
+    path = log_url
     with TransactionLog(path) as log:  # written by this code, then taken back to version 2
         log.log_transactions([
             {"run_id": "run-a", "top_k": {"zebra": 0.8}, "time": "2025-01-06T09:00Z"},
@@ -105,18 +110,15 @@ def test_migrates_a_version_2_log(tmp_path):
         ])
         log.log_evaluation(1, "wrong", reviewer="ana", time="2025-01-08")
         log.log_evaluation(1, "correct", reviewer="ana", time="2025-01-07")
-    with sqlite3.connect(path) as conn:
-        conn.execute("DROP INDEX ix_transactions_failures")
-        conn.execute("DROP TABLE purges")
-        for table, columns in (("transactions", ["endpoint", "http_status", "failure", "raw_top1_score",
-                                                 "temperature"]),
-                               ("evaluations", ["received_us", "new_class", "note"])):
-            for column in columns:
-                conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
-        conn.execute("DELETE FROM meta WHERE key = 'migration.003'")
-        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    statements = ["DROP INDEX ix_transactions_failures", "DROP TABLE purges"]
+    for table, columns in (("transactions", ["endpoint", "http_status", "failure", "raw_top1_score",
+                                             "temperature", "runtime"]),
+                           ("evaluations", ["received_us", "new_class", "note"])):
+        statements += [f"ALTER TABLE {table} DROP COLUMN {column}" for column in columns]
+    execute(path, statements + ["DELETE FROM meta WHERE key IN ('migration.003', 'migration.004')",
+                                "UPDATE meta SET value = '2' WHERE key = 'schema_version'"])
     with TransactionLog(path) as log:
-        assert log.schema_version == 3 and log.migrations()["version"].tolist() == [1, 2, 3]
+        assert log.migrations()["version"].tolist() == [m.version for m in MIGRATIONS]
         t = log.transactions()
         assert t["failure"].tolist()[1:] == ["not_an_image", "error"]
         assert t["raw_top1_score"].tolist()[0] == 0.8 and t["endpoint"].eq("predict").all()

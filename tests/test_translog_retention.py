@@ -75,3 +75,25 @@ def test_cli_log_purge(ws, capsys):
     assert "deleted: 0 transactions, 0 evaluations, 3 stored inputs" in capsys.readouterr().out
     assert main(["log", "purge", "-w", str(ws.root), "--before", "yesterday"]) == 2
     assert "ISO 8601" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_purge_a_postgresql_log(tmp_path, postgres_server, capsys):
+    """purge(log_url=...) and `imgcls log purge --log-url` on a shared log; the workspace keeps the inputs."""
+    ws = open_workspace(tmp_path / "ws")
+    url = postgres_server.new_database()
+    with TransactionLog(url) as log:
+        ids = log.log_transactions([{"run_id": "run-a", "top_k": {"zebra": 0.9}, "time": f"2025-01-0{d}T12:00Z"}
+                                    for d in (5, 6, 7)])
+        log.log_evaluation(ids[0], "correct", reviewer="ana")
+    assert main(["log", "purge", "-w", str(ws.root), "--log-url", url, "--before", "2025-01-07",
+                 "--dry-run"]) == 0
+    assert "would delete: 2 transactions, 1 evaluations" in capsys.readouterr().out
+    result = purge(ws, before="2025-01-07", log_url=url)
+    assert (result["transactions"], result["evaluations"]) == (2, 1)
+    assert not ws.serving_db.exists()  # nothing went to the workspace's own log
+    with TransactionLog(url, create=False) as log:
+        assert log.count() == 1 and log.purges()["what"].tolist() == ["log"]
+        purged = reports.summary_table(log)
+    assert "log rows served before 2025-01-07 00:00 UTC purged on" in purged.loc[
+        purged.metric == "Purged", "value"].item()

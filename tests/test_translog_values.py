@@ -11,8 +11,8 @@ from imgcls.translog import TransactionLog, to_utc_micros
 
 
 @pytest.fixture
-def log(tmp_path):
-    with TransactionLog(tmp_path / "log.sqlite") as log:
+def log(log_url):  # SQLite and PostgreSQL (conftest)
+    with TransactionLog(log_url) as log:
         yield log
 
 
@@ -36,7 +36,7 @@ def test_field_checks_share_the_core_message_shape(log):
     with pytest.raises(ValueError, match=r"`status` must be one of 'ok', 'failed'\. Received: status='done'"):
         log.log_transaction("run-a", {"a": 0.5}, status="done")
     with pytest.raises(ValueError, match=r"`timeout` must be a number >= 0"):
-        TransactionLog(log.path, timeout=-1)
+        TransactionLog(log.url, timeout=-1)
     # 0 / 1 ints (as SQLite returns flags) are accepted as simulated
     tid = log.log_transaction("run-a", {"a": 0.5}, simulated=1, latency_ms=np.float32(2.5))
     row = log.transactions().set_index("id").loc[tid]

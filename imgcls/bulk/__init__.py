@@ -12,6 +12,8 @@
 * :mod:`~imgcls.bulk.throwaway` - :func:`throwaway_candidates`, the throw-away run's filter.
 """
 
+import imgcls.core.quiet  # noqa: F401  (before TensorFlow loads: silences its start-up logging)
+
 from imgcls.bulk.beam import identify_beam
 from imgcls.bulk.filters import (
     FILTER_NAMES,
@@ -25,6 +27,7 @@ from imgcls.bulk.filters import (
     staged_classes,
 )
 from imgcls.bulk.identify import identify, identify_unknown
+from imgcls.bulk.plots import plot_precision, plot_true_labels
 from imgcls.bulk.precision import DEFAULT_THRESHOLDS, precision_at_thresholds
 from imgcls.bulk.store import (
     ERROR_COLUMNS,
@@ -52,6 +55,8 @@ __all__ = [
     "low_count_classes",
     "lowest_scores",
     "precision_at_thresholds",
+    "plot_precision",
+    "plot_true_labels",
     "result_columns",
     "sort_by",
     "staged_classes",

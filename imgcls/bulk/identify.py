@@ -23,6 +23,15 @@ thresholds mean what they say (a 0.7 is right about 7 times in 10), and
 ``raw_top1_score`` keeps the model's own score. The job's ``_meta.json``
 records the temperature; a job is never resumed with another one, so one
 table never mixes calibrated and raw scores.
+
+**The runtime** (``runtime="keras"`` or ``"openvino"``, see
+:func:`imgcls.runtimes.load_runtime`) replaces only the model call: decoding,
+calibration and top-k are the same code whatever runs the model. OpenVINO
+runs the run's export (``imgcls export RUN --runtime openvino``) in its
+throughput mode (parallel requests). ``_meta.json`` records the runtime
+(``"runtime": "openvino-int8"``, ``runtime_info`` its settings) and the
+returned table's ``attrs["runtime"]`` says it; a job is never resumed with
+another runtime.
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ from imgcls.core import (
 from imgcls.core.imagefiles import iter_image_entries
 from imgcls.library import Library
 from imgcls.runs import load_run
+from imgcls.runtimes import load_runtime, resolve_runtime, runtime_label
 
 if TYPE_CHECKING:  # pragma: no cover
     from imgcls.runs import Run
@@ -156,6 +166,8 @@ def identify(
     chunk_size: int = 1024,
     progress: bool = True,
     resume: bool = True,
+    runtime: str = "keras",
+    precision: str | None = None,
 ) -> pd.DataFrame:
     """Identify many images with a trained run and write the results to Parquet as it goes.
 
@@ -180,17 +192,24 @@ def identify(
         resume: Continue a job found in ``out`` (skipping every path it has
             recorded, results and errors alike). ``False`` deletes that job's
             part files and starts again.
+        runtime: What runs the model: ``"keras"`` (the run's model.keras) or
+            ``"openvino"`` (the run's OpenVINO export, after ``imgcls export``).
+        precision: For openvino, which export (``"f32"``, ``"bf16"``,
+            ``"int8"``); None: the run's best (int8, then bf16, then f32).
 
     Returns:
         The whole results table (:data:`~imgcls.bulk.RESULT_COLUMNS`),
         including rows of earlier, resumed sessions. ``attrs`` holds
-        ``results_path`` (the folder) and ``n_errors``; read the unreadable
-        files with :func:`~imgcls.bulk.load_errors`.
+        ``results_path`` (the folder), ``n_errors`` and ``runtime`` (e.g.
+        ``"openvino-int8"``); read the unreadable files with
+        :func:`~imgcls.bulk.load_errors`.
 
     Raises:
         ValueError: For invalid options, or if ``out`` holds a job of another
-            run, another ``top_k`` or another temperature (pass another
-            ``out`` or ``resume=False``).
+            run, another ``top_k``, another temperature or another runtime
+            (pass another ``out`` or ``resume=False``).
+        imgcls.runtimes.ExportNotFoundError: ``runtime="openvino"`` and the
+            run has no export (the message names ``imgcls export``).
         FileNotFoundError: If the workspace or ``source`` does not exist, or
             no run is found.
 
@@ -203,6 +222,8 @@ def identify(
     chunk_size = check_int(chunk_size, "chunk_size")
     ws = as_workspace(workspace)
     the_run = load_run("production" if run is None else run, workspace=ws)
+    engine, precision = resolve_runtime(the_run, runtime, precision=precision)  # fails before any work
+    label = runtime_label(engine, precision)
     if source is None:
         source = ws.unlabelled
     paths, rels, turns, name = _source_items(source)
@@ -239,6 +260,12 @@ def identify(
                     f"but run {the_run.run_id!r} now has temperature {temperature}; one table must not mix "
                     "the two. Pass another `out`, or resume=False to identify everything again."
                 )
+            if has_parts and meta.get("runtime", "keras-f32") != label:
+                raise ValueError(
+                    f"{str(store.out)!r} holds results predicted with the {meta.get('runtime', 'keras-f32')} "
+                    f"runtime, not {label}; one table must not mix runtimes. Pass the same runtime, "
+                    "another `out`, or resume=False to identify everything again."
+                )
         done = store.recorded_paths() if has_parts else set()
         seen: set[str] = set(done)
         todo: list[int] = []
@@ -252,6 +279,7 @@ def identify(
             "k": k_eff,
             "classes": classes,
             "temperature": temperature,
+            "runtime": label,
             "source": os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"{len(paths)} paths",
             "created": meta.get("created") or isoformat(),
             "updated": isoformat(),
@@ -265,29 +293,34 @@ def identify(
             if link not in done:
                 writer.add_error(link, rel, reason)
         if todo:
-            _run_model(
-                the_run,
-                [paths[i] for i in todo],
-                [rels[i] for i in todo],
-                None if turns is None else turns[todo],
-                writer,
-                batch_size=batch_size,
-                chunk_size=chunk_size,
-                progress=progress,
-            )
+            rt = load_runtime(the_run, engine, precision=precision, mode="throughput")
+            meta["runtime_info"] = {k: v for k, v in rt.info().items() if k != "run_id"}
+            store.write_meta(meta)
+            with rt:  # released when the job ends
+                _run_model(
+                    the_run,
+                    rt,
+                    [paths[i] for i in todo],
+                    [rels[i] for i in todo],
+                    None if turns is None else turns[todo],
+                    writer,
+                    batch_size=batch_size,
+                    chunk_size=chunk_size,
+                    progress=progress,
+                )
         meta.update(updated=isoformat(), complete=True)
         store.write_meta(meta)
-    return load_results(store.out)
+    results = load_results(store.out)
+    results.attrs["runtime"] = label
+    return results
 
 
-def _run_model(run: Run, paths: list[str], rels: list[str], turns: np.ndarray | None,
+def _run_model(run: Run, runtime: Any, paths: list[str], rels: list[str], turns: np.ndarray | None,
                writer: ChunkWriter, *, batch_size: int, chunk_size: int, progress: bool) -> None:
     from imgcls.inputs import make_inference_dataset
 
-    model = run.model
-    size = run.config.get("input_shape") or list(model.input_shape[1:])
-    image_size = (int(size[0]), int(size[1]))
-    predict = _predict_function(model, image_size)
+    image_size = runtime.input_size
+    predict = runtime.predict  # the only step a runtime replaces
     skipped: list[tuple[str, str]] = []
     position = {p: i for i, p in enumerate(paths)}
     ds = make_inference_dataset(
@@ -298,7 +331,8 @@ def _run_model(run: Run, paths: list[str], rels: list[str], turns: np.ndarray | 
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(paths), desc=f"identify {run.run_id}", unit="img", smoothing=0.1)
+        bar = tqdm(total=len(paths), desc=f"identify {run.run_id} ({runtime.label})", unit="img",
+                   smoothing=0.1)
     covered = 0  # paths[:covered] are predicted or reported as errors
     errors = ErrorRouter(skipped, position, rels, writer)
     try:
@@ -328,12 +362,14 @@ def _predict_batch(predict: Any, images: Any, temperature: float | None) -> tupl
     each row's first choice (n,))``. The one scoring step of every engine (local, Beam).
 
     Args:
-        predict: The model call from :func:`_predict_function`.
+        predict: The model call: :func:`_predict_function`'s, or a
+            :meth:`imgcls.runtimes.Runtime.predict` (tensor or array out).
         images: float32 ``(n, h, w, 3)`` in 0..255 (a tensor or an array), decoded by
             :mod:`imgcls.inputs`.
         temperature: The run's temperature (``None``: scores stay raw).
     """
-    raw = predict(images).numpy()
+    raw = predict(images)
+    raw = raw.numpy() if hasattr(raw, "numpy") else np.asarray(raw)
     probs = calibrate(raw, temperature)
     raw_top1 = raw[np.arange(len(raw)), np.argmax(probs, axis=1)]
     return probs, raw_top1
@@ -376,6 +412,8 @@ def identify_unknown(
     chunk_size: int = 1024,
     progress: bool = True,
     resume: bool = True,
+    runtime: str = "keras",
+    precision: str | None = None,
 ) -> pd.DataFrame:
     """Identify the images in ``library/unknown/`` (good images nobody has named yet).
 
@@ -387,7 +425,7 @@ def identify_unknown(
         workspace: The workspace.
         run: As in :func:`identify` (production by default).
         out: The results folder; defaults to ``bulk/<run_id>-unknown.parquet``.
-        top_k, batch_size, chunk_size, progress, resume: As in :func:`identify`.
+        top_k, batch_size, chunk_size, progress, resume, runtime, precision: As in :func:`identify`.
 
     Returns:
         The results table of the unknown images.
@@ -399,4 +437,5 @@ def identify_unknown(
     if out is None:
         out = ws.bulk / f"{the_run.run_id}-{UNKNOWN_CLASS}.parquet"
     return identify(ws, rows, run=the_run, out=out, top_k=top_k, batch_size=batch_size,
-                    chunk_size=chunk_size, progress=progress, resume=resume)
+                    chunk_size=chunk_size, progress=progress, resume=resume, runtime=runtime,
+                    precision=precision)

@@ -13,7 +13,11 @@ mislabelled image poisons every later generation.
 * :mod:`~imgcls.cleaning.noise` - the per-class noise table, stored in the
   run folder for the (TensorFlow-free) reports;
 * :mod:`~imgcls.cleaning.neighbours` - nearest labelled neighbours,
-  near-duplicates in different classes, images unlike their class.
+  near-duplicates in different classes, images unlike their class;
+* :mod:`~imgcls.cleaning.review` - :func:`review_table`: the ranking as a
+  decisions table (empty ``action`` / ``label``) for ``imgcls apply``.
+
+cleanlab is an optional extra: ``pip install 'imgcls[cleaning]'``.
 
 Importing this package loads no TensorFlow (models are loaded on use).
 
@@ -23,6 +27,8 @@ Example:
     >>> issues = find_label_issues(ws, "latest", embeddings=emb)
     >>> cross_class_duplicates(emb)
 """
+
+import imgcls.core.quiet  # noqa: F401  (before TensorFlow loads: silences its start-up logging)
 
 from imgcls.cleaning.embeddings import (
     EMBEDDING_COLUMNS,
@@ -70,6 +76,7 @@ from imgcls.cleaning.noise import (
     read_label_noise,
     write_label_noise,
 )
+from imgcls.cleaning.review import REVIEW_COLUMNS, REVIEW_FORMATS, review_table, write_review_table
 
 __all__ = [
     "FEATURE_LAYER",
@@ -108,4 +115,8 @@ __all__ = [
     "nearest_neighbours",
     "cross_class_duplicates",
     "class_outliers",
+    "REVIEW_COLUMNS",
+    "REVIEW_FORMATS",
+    "review_table",
+    "write_review_table",
 ]

@@ -11,6 +11,8 @@ likely belongs to. The per-class noise table goes to the run folder
 
 Confident learning itself is cleanlab's (``cleanlab.filter.find_label_issues``
 and ``cleanlab.rank.get_label_quality_scores``), never re-implemented here.
+cleanlab is an optional extra (``pip install 'imgcls[cleaning]'``), imported
+only when a ranking is computed; without it the call says how to install it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imgcls.cleaning._requires import cleanlab_module
 from imgcls.cleaning.embeddings import Embeddings, library_embeddings
 from imgcls.cleaning.holdout import (
     DEFAULT_C,
@@ -93,8 +96,8 @@ def label_issue_table(
         where flagged (empty otherwise), ``given_prob`` / ``suggested_prob``
         their probabilities. ``attrs`` holds ``n_issues`` and ``classes``.
     """
-    from cleanlab.filter import find_label_issues as cleanlab_issues
-    from cleanlab.rank import get_label_quality_scores
+    cleanlab_issues = cleanlab_module("filter").find_label_issues
+    get_label_quality_scores = cleanlab_module("rank").get_label_quality_scores
 
     check_choice(score_method, "score_method", SCORE_METHODS)
     check_choice(filter_by, "filter_by", FILTERS)

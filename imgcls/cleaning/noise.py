@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imgcls.cleaning._requires import cleanlab_module
 from imgcls.core import Workspace
 from imgcls.core.fileio import read_json, write_csv, write_json
 from imgcls.runs import Run, load_run
@@ -59,7 +60,7 @@ def noise_table(
         of the class that were given another label; ``label_quality`` the
         estimated p(true = class | given = class).
     """
-    from cleanlab.dataset import rank_classes_by_label_quality
+    rank_classes_by_label_quality = cleanlab_module("dataset").rank_classes_by_label_quality
 
     classes = [str(c) for c in classes]
     index = {c: i for i, c in enumerate(classes)}

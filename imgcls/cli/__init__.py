@@ -11,13 +11,13 @@ rollback, log) and ``reports`` (the deck, the demo).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-# TensorFlow's start-up chatter (CUDA probing on a CPU machine) is noise on a terminal.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's start-up chatter (CUDA probing on a CPU machine) is noise on a terminal: the one
+# quiet module sets TF_CPP_MIN_LOG_LEVEL=3 unless the user set it, before any sub-command loads TF.
+import imgcls.core.quiet  # noqa: E402,F401
 
-from . import bulk, library, models, reports, serving  # noqa: E402
+from . import bulk, cleaning, library, lineage, models, reports, serving  # noqa: E402
 from .common import add_workspace_option  # noqa: E402
 
 __all__ = ["main", "build_parser"]
@@ -32,6 +32,7 @@ _LIFE_CYCLE = """the life cycle, as commands (-w WORKSPACE on each):
   imgcls finetune                   next generation by head swap from production; promote it the same way
   imgcls identify                   bulk-identify unlabelled/ into a results table
   imgcls filter NAME / apply FILE   filter the results to CSV; apply review decisions (undo: imgcls undo)
+  imgcls label-issues               rank likely wrong labels to CSV; fill action/label, then imgcls apply
   imgcls serve / imgcls report      serve production with a transaction log; the management deck
 """
 
@@ -61,8 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     library.register(add)
     models.register(add)
     bulk.register(add)
+    cleaning.register(add)
     serving.register(add, sub)
     reports.register(add)
+    lineage.register(add)
     return parser
 
 
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, TimeoutError) as exc:
+    except (ValueError, FileNotFoundError, TimeoutError, ConnectionError) as exc:
         print(f"imgcls {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,15 +11,19 @@ def cmd_identify(args) -> int:
     ws = open_ws(args)
     source = args.source or ws.unlabelled
     if args.engine == "beam":
+        if args.runtime != "keras" or args.precision:
+            raise ValueError("--runtime openvino and --precision need --engine local (Beam workers run Keras).")
         results = identify_beam(ws, source, run=run_ref(args), top_k=args.top_k, batch_size=args.batch_size,
                                 runner=args.runner, beam_options=args.beam_option, overwrite=args.no_resume)
     else:
         if args.runner != "FnApiRunner" or args.beam_option:
             raise ValueError("--runner and --beam-option need --engine beam.")
         results = identify(ws, source, run=run_ref(args), top_k=args.top_k, batch_size=args.batch_size,
-                           progress=not args.quiet, resume=not args.no_resume)
+                           progress=not args.quiet, resume=not args.no_resume, runtime=args.runtime,
+                           precision=args.precision)
     n = results.attrs.get("n_results", len(results))
-    print(f"{n} images identified -> {results.attrs.get('results_path')}")
+    on = f" ({results.attrs['runtime']})" if results.attrs.get("runtime") else ""
+    print(f"{n} images identified{on} -> {results.attrs.get('results_path')}")
     if results.attrs.get("n_errors"):
         print(f"{results.attrs['n_errors']} unreadable files listed beside the results")
     if len(results):
@@ -70,6 +74,12 @@ def register(add) -> None:
                    help="start over instead of continuing an interrupted job with the same output "
                    "(--engine beam: replace an output folder that holds another job)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--runtime", default="keras", choices=["keras", "openvino"],
+                   help="what runs the model: keras (the run's model.keras) or openvino (the run's export, "
+                   "made by `imgcls export RUN --runtime openvino`; same decoding, calibration and top-k) "
+                   "(default %(default)s)")
+    p.add_argument("--precision", default=None, choices=["f32", "bf16", "int8"],
+                   help="--runtime openvino: which export (default: the run's best of int8, bf16, f32)")
     p.add_argument("--engine", default="local", choices=["local", "beam"],
                    help="local: this process, resumable; beam: an Apache Beam pipeline (the beam extra), "
                    "same table, one output folder per job, a rerun replaces it (default %(default)s)")

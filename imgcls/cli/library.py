@@ -273,6 +273,7 @@ def register(add) -> None:
     p = add("apply", cmd_apply, "apply review decisions from a CSV (path, action, label, reason) in one "
             "undoable step")
     p.add_argument("decisions",
-                   help="CSV with columns path (absolute or workspace-relative), action (label, unknown, "
-                   "discard or skip), label (the class, for action label) and optional reason")
+                   help="CSV (or .parquet) with columns path (absolute or workspace-relative), action (label, "
+                   "unknown, discard or skip; empty with an empty label: skip), label (the class, for action "
+                   "label) and optional reason")
     p.add_argument("--dry-run", action="store_true", help="check the file and show what would move; move nothing")

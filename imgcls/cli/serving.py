@@ -1,4 +1,4 @@
-"""Serving: serve, rollback, and the transaction log's purge and harvest."""
+"""Serving: serve, rollback, and the transaction log's purge, harvest and migrate."""
 
 from __future__ import annotations
 
@@ -15,7 +15,26 @@ def cmd_serve(args) -> int:
           max_bytes=args.max_bytes, max_pixels=args.max_pixels, max_decode_bytes=args.max_decode_bytes,
           decode_memory=args.decode_memory, max_concurrent=args.max_concurrent,
           queue_timeout=args.queue_timeout, token_file=args.token_file, insecure=args.insecure,
-          rate_limit=rate, rate_burst=args.rate_burst, follow_production=False if args.no_follow else None)
+          rate_limit=rate, rate_burst=args.rate_burst, follow_production=False if args.no_follow else None,
+          runtime=args.runtime, precision=args.precision, log_url=args.log_url or _env_log_url())
+    return 0
+
+
+def _env_log_url():
+    import os
+
+    return os.environ.get("IMGCLS_LOG_URL") or None
+
+
+def cmd_log_migrate(args) -> int:
+    from imgcls.translog import copy_log
+
+    result = copy_log(args.source, args.target, batch_size=args.batch_size)
+    print(f"copied {result['source']} -> {result['target']}")
+    for table, t in result["tables"].items():
+        print(f"  {table:<15} {t['rows_source']:>12,} rows -> {t['rows_target']:>12,}   "
+              f"checksum {t['checksum_source'][:16]} {'==' if t['ok'] else '!='} {t['checksum_target'][:16]}")
+    print("OK: row counts and checksums match. Serve with --log-url to write to the new log.")
     return 0
 
 
@@ -34,7 +53,8 @@ def cmd_log_purge(args) -> int:
     from imgcls.translog import purge
 
     result = purge(open_ws(args), before=args.before, log=not args.inputs_only,
-                   inputs=args.inputs or args.inputs_only, dry_run=args.dry_run)
+                   inputs=args.inputs or args.inputs_only, dry_run=args.dry_run,
+                   log_url=args.log_url or _env_log_url())
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{verb}: {result['transactions']:,} transactions, {result['evaluations']:,} evaluations, "
           f"{result['inputs']:,} stored inputs ({result['input_bytes']:,} bytes) from before {result['before']}")
@@ -46,7 +66,8 @@ def cmd_log_purge(args) -> int:
 def cmd_log_harvest(args) -> int:
     from imgcls.translog import harvest
 
-    out = harvest(open_ws(args), include_simulated=args.include_simulated, dry_run=args.dry_run)
+    out = harvest(open_ws(args), include_simulated=args.include_simulated, dry_run=args.dry_run,
+                  log_url=args.log_url or _env_log_url())
     added = out.attrs["added"]
     print(f"{'would add' if args.dry_run else 'added'} {added} judged served image(s) to the library"
           + (f" as one batch ({out.attrs['batch']}; `imgcls undo` takes it back)" if out.attrs["batch"] else ""))
@@ -100,21 +121,34 @@ def register(add, sub) -> None:
     p.add_argument("--rate-burst", type=int, default=40,
                    help="requests a client may send at once (default %(default)s)")
     p.add_argument("--no-rate-limit", action="store_true", help="no rate limit, whatever the host")
+    p.add_argument("--log-url", default=None,
+                   help="where to log: postgresql://USER@HOST:PORT/DB (one log for several serving "
+                   "processes or hosts) or sqlite:///PATH (default: $IMGCLS_LOG_URL, else the "
+                   "workspace's serving.sqlite)")
     p.add_argument("--no-follow", action="store_true",
                    help="keep serving the run it started with when runs/production.json changes")
+    p.add_argument("--runtime", default="keras", choices=["keras", "openvino"],
+                   help="what runs the model: keras, or openvino (the run's export: `imgcls export RUN "
+                   "--runtime openvino`; a newly promoted run without one is served on keras, with a "
+                   "warning, and logged as keras-f32) (default %(default)s)")
+    p.add_argument("--precision", default=None, choices=["f32", "bf16", "int8"],
+                   help="--runtime openvino: which export (default: the run's best of int8, bf16, f32)")
 
     p = add("rollback", cmd_rollback, "make the previous production run current again (no gate: it "
             "was production before); recorded in runs/promotions.jsonl")
     p.add_argument("--reason", default=None, help="why: recorded in runs/promotions.jsonl")
 
-    log = sub.add_parser("log", help="the transaction log: purge old data, harvest judged images",
-                         description="The transaction log: purge old data, harvest judged images.")
+    log = sub.add_parser("log", help="the transaction log: purge old data, harvest judged images, migrate",
+                         description="The transaction log: purge old data, harvest judged images, copy it to PostgreSQL.")
     log_sub = log.add_subparsers(dest="log_command", metavar="ACTION", required=True,
                                  help="run `imgcls log ACTION --help` for its options")
 
     def add_log(name, func, help_):
         q = log_sub.add_parser(name, help=help_, description=help_)
         add_workspace_option(q)
+        q.add_argument("--log-url", default=None,
+                       help="the log, when not the workspace's serving.sqlite: postgresql://... "
+                       "(default: $IMGCLS_LOG_URL)")
         q.set_defaults(func=func)
         return q
 
@@ -133,3 +167,15 @@ def register(add, sub) -> None:
     q.add_argument("--include-simulated", action="store_true", help="also harvest demo traffic")
     q.add_argument("--dry-run", action="store_true", help="report what would be added; move nothing")
     q.add_argument("--json", action="store_true", help="also print every row as JSON")
+
+    q = log_sub.add_parser("migrate", help="copy a whole log to another place or engine (e.g. SQLite to "
+                           "PostgreSQL), checked by row counts and checksums",
+                           description="Copy a whole log (every table, with its ids) into an empty "
+                           "log, in one transaction, then check row counts and checksums per table.")
+    q.set_defaults(func=cmd_log_migrate)
+    q.add_argument("--from", dest="source", required=True,
+                   help="the log to copy: sqlite:///PATH, a workspace folder, or postgresql://...")
+    q.add_argument("--to", dest="target", required=True,
+                   help="the empty log to fill: postgresql://USER@HOST:PORT/DB (an existing database) "
+                   "or sqlite:///PATH")
+    q.add_argument("--batch-size", type=int, default=5000, help="rows per page (default %(default)s)")

@@ -26,6 +26,7 @@ __all__ = [
     "SLIDE_SIZE", "PALETTE", "NEUTRAL", "ACCENT", "MUTED", "SLIDE_RC",
     "slide_style", "new_figure", "new_slide", "set_headline", "style_axes",
     "no_data", "percent_axis", "legend_outside", "version_colors", "new_page", "set_footer",
+    "SIMULATED_COLOR", "SIMULATED_GID", "gapped_line", "fade_weak", "mark_simulated",
 ]
 
 #: Figure size of every slide (inches, 16:9).
@@ -220,3 +221,77 @@ def set_footer(fig: "Figure", text: str) -> None:
                       fontsize=SUBTITLE_SIZE - 2, color="#555555")
 
 
+
+
+# --------------------------------------------------------------------------
+# Drawing the report rules (imgcls.reports.rules says what is weak; these draw it)
+# --------------------------------------------------------------------------
+#: The flag colour of simulated (demo) data.
+SIMULATED_COLOR = "#d55e00"
+#: The ``gid`` of the flag :func:`mark_simulated` writes (tests and tools find it by it).
+SIMULATED_GID = "imgcls-simulated"
+
+
+def gapped_line(ax: Any, x: Sequence[float], y: Sequence[float], *, strong: Sequence[bool] | None = None,
+                color: str = ACCENT, label: str | None = None, linestyle: str = "-", marker: str = "o",
+                **kwargs: Any) -> list[Any]:
+    """A line that breaks where there is no data and is never drawn through weak points.
+
+    ``y`` holds NaN where a slot (e.g. a period) has no data; the line is not
+    drawn across it. Points where ``strong`` is False (too few judged, a
+    partial period: see :mod:`imgcls.reports.rules`) are faded markers
+    (:data:`MUTED`) that no line joins, so a line rests on strong points only.
+
+    Args:
+        ax: The axes.
+        x, y: Positions and values (NaN: no data).
+        strong: Per point, whether it may be drawn as part of the line (default: all).
+        color: The line's colour.
+        label: Legend label of the line.
+        linestyle, marker: Of the line.
+        **kwargs: More ``Axes.plot`` options for the line.
+
+    Returns:
+        The ``Line2D`` objects drawn: the line (NaN at gaps and weak points),
+        then the faded weak points if any.
+    """
+    import numpy as np
+
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.ones(len(ys), bool) if strong is None else np.asarray(strong, dtype=bool)
+    drawn = ax.plot(xs, np.where(ok, ys, np.nan), color=color, label=label, linestyle=linestyle,
+                    marker=marker, markersize=kwargs.pop("markersize", 8), zorder=3, **kwargs)
+    weak = ~ok & np.isfinite(ys)
+    if weak.any():
+        drawn += ax.plot(xs, np.where(weak, ys, np.nan), linestyle="none", marker=marker, markersize=8,
+                         color=MUTED, markeredgecolor=color, markeredgewidth=1, zorder=2)
+    return drawn
+
+
+def fade_weak(colors: Sequence[str] | str, strong: Sequence[bool]) -> list[str]:
+    """Bar colours with every weak bar (``strong`` False) faded to :data:`MUTED`."""
+    import numpy as np
+
+    ok = np.asarray(strong, dtype=bool)
+    base = [colors] * len(ok) if isinstance(colors, str) else list(colors)
+    return [c if o else MUTED for c, o in zip(base, ok)]
+
+
+def mark_simulated(fig: "Figure", note: str | None) -> None:
+    """Flag a slide whose data includes simulated (demo) traffic, in its top-right corner.
+
+    The headline is re-wrapped narrower so the flag never covers it. Nothing
+    happens when ``note`` is empty (see :func:`imgcls.reports.rules.simulated_note`).
+
+    Args:
+        fig: A slide from :func:`new_slide` or :func:`new_page`.
+        note: The flag's text, e.g. "Simulated: 40 of 120 requests are demo traffic".
+    """
+    if not note:
+        return
+    headline = getattr(fig, "_suptitle", None)  # re-wrapped in place: keeps its position and style
+    if headline is not None and headline.get_text():
+        headline.set_text(textwrap.fill(" ".join(headline.get_text().split()), TITLE_WRAP - 20))
+    fig.text(0.995, 0.995, textwrap.fill(str(note), 34), ha="right", va="top", fontsize=13,
+             fontweight="bold", color="white", gid=SIMULATED_GID,
+             bbox={"boxstyle": "round,pad=0.4", "facecolor": SIMULATED_COLOR, "edgecolor": "none"})

@@ -13,6 +13,8 @@ Scores are shown calibrated with the run's temperature (see
 :mod:`imgcls.core.calibration`); the raw scores stay available.
 """
 
+import imgcls.core.quiet  # noqa: F401  (before TensorFlow loads: silences its start-up logging)
+
 from imgcls.evaluation.benchmark import benchmark_exposure, benchmark_rows, seen_hashes
 from imgcls.evaluation.gate import DEFAULT_MIN_IMAGES, promote
 from imgcls.evaluation.gate_result import PromotionRefused, PromotionResult, format_checks

@@ -14,6 +14,11 @@ failed checks and the user; a throw-away run never can.
 Benchmark images a run or one of its ancestors trained or validated on (a
 benchmark chosen after training) are left out of the comparison, and the
 result says how many (:func:`imgcls.evaluation.seen_hashes`).
+
+Each run is measured as it will be served (:func:`imgcls.runtimes.best_runtime`):
+on its accepted OpenVINO export when it has one (int8 before bf16 before
+f32), else on Keras; the result and the promotions log say which
+(``runtime``, ``production_runtime``, e.g. ``"openvino-int8"``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from imgcls.evaluation.gate_stats import (
 )
 from imgcls.evaluation.predict import predict_scores, split_rows
 from imgcls.library import Library, assign_splits
+from imgcls.runtimes import best_runtime, load_runtime, runtime_label
 from imgcls.runs import (
     Run,
     RunNotFoundError,
@@ -65,8 +71,11 @@ def _user() -> str:
 
 
 def _correct(run: Run, rows: pd.DataFrame, batch_size: int) -> pd.DataFrame:
-    """[path, hash, label, correct] of the rows ``run`` could read: argmax class == label."""
-    kept, scores, _ = predict_scores(run, rows, batch_size=batch_size)
+    """[path, hash, label, correct] of the rows ``run`` could read: argmax class == label,
+    measured as the run will be served (its best accepted export, else Keras)."""
+    engine, precision = best_runtime(run)
+    runtime = "keras" if engine == "keras" else load_runtime(run, engine, precision=precision, mode="throughput")
+    kept, scores, _ = predict_scores(run, rows, batch_size=batch_size, runtime=runtime)
     pred = np.asarray(run.classes, dtype=object)[scores.argmax(axis=1)] if len(kept) else np.array([])
     return pd.DataFrame({"path": kept["path"].astype(str).to_numpy(), "hash": kept["hash"].astype(str).to_numpy(),
                          "label": kept["label"].astype(str).to_numpy(),
@@ -174,10 +183,12 @@ def promote(
     result = PromotionResult(accepted=False, run_id=cand.run_id, previous_run_id=prod_id, alpha=alpha,
                              margin=margin, max_class_drop=max_class_drop, min_class_n=min_class_n,
                              reason=reason, user=_user(), time=isoformat(timespec="seconds"))
+    result.runtime = runtime_label(*best_runtime(cand))
     prod: Run | None = None
     if prod_id is not None:
         try:
             prod = load_run(prod_id, workspace=ws)
+            result.production_runtime = runtime_label(*best_runtime(prod))
         except RunNotFoundError:
             result.warnings.append(f"production.json names run {prod_id!r}, whose folder is missing; "
                                    "there was nothing to compare against.")
@@ -312,4 +323,6 @@ def promote(
     result.summary = (f"Benchmark accuracy {result.candidate_accuracy:.1%} vs production "
                       f"{result.production_accuracy:.1%} ({d * 100:+.1f} points) on {n} images of "
                       f"{len(common)} classes.")
+    if {result.runtime, result.production_runtime} != {"keras-f32"}:
+        result.summary += f" Measured as served: candidate {result.runtime}, production {result.production_runtime}."
     return finish()

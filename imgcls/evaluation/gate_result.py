@@ -103,6 +103,9 @@ class PromotionResult:
         user: Who made the attempt (``getpass.getuser()``).
         reason: The reason the user gave.
         time: UTC ISO time of the attempt.
+        runtime: What the candidate was measured on, as it will be served
+            (``"openvino-int8"`` with an accepted export, else ``"keras-f32"``).
+        production_runtime: The same for the production run (None without one).
     """
 
     accepted: bool
@@ -128,6 +131,8 @@ class PromotionResult:
     user: str = ""
     reason: str | None = None
     time: str = ""
+    runtime: str | None = None
+    production_runtime: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.accepted)
@@ -212,6 +217,8 @@ class PromotionResult:
             "margin": None if self.margin is None else float(self.margin),
             "max_class_drop": None if self.max_class_drop is None else float(self.max_class_drop),
             "min_class_n": int(self.min_class_n),
+            "runtime": self.runtime,
+            "production_runtime": self.production_runtime,
             "class_drops": {
                 str(r["class"]): _plain(r["drop"])
                 for r in (self.per_class.to_dict("records") if len(self.per_class) else [])

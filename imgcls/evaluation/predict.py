@@ -168,6 +168,7 @@ def predict_scores(
     workspace: Workspace | str | os.PathLike | None = None,
     batch_size: int = 64,
     raw: bool = False,
+    runtime: Any = "keras",
 ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     """Run the model over ``rows`` and return its class probabilities.
 
@@ -178,6 +179,10 @@ def predict_scores(
         batch_size: Images per batch.
         raw: Return the model's own softmax probabilities instead of the
             calibrated ones (the same for a run without a temperature).
+        runtime: What runs the model: ``"keras"`` (the run's model), a
+            runtime name for :func:`imgcls.runtimes.load_runtime` (its best
+            export for ``"openvino"``), or a loaded :class:`imgcls.runtimes.Runtime`.
+            Decoding and calibration are the same whatever runs the model.
 
     Returns:
         ``(kept, scores, skipped)``: the rows that could be decoded (index
@@ -192,8 +197,17 @@ def predict_scores(
     if len(rows) == 0:
         return rows.iloc[:0].reset_index(drop=True), np.zeros((0, len(classes))), \
             pd.DataFrame(columns=["path", "reason"])
-    model = run.model
-    size = run.image_size or tuple(int(s) for s in model.input_shape[1:3])
+    if isinstance(runtime, str) and runtime == "keras":
+        model = run.model
+        size = run.image_size or tuple(int(s) for s in model.input_shape[1:3])
+    else:
+        from imgcls.runtimes import load_runtime
+
+        rt = runtime if hasattr(runtime, "predict") else load_runtime(run, runtime, mode="throughput")
+        size = rt.input_size
+
+        def model(images: Any, training: bool = False) -> np.ndarray:
+            return rt.predict(images)
     skipped: list = []
     turns = rows["turns"].fillna(0).astype(int).tolist() if "turns" in rows else None
     ds = make_inference_dataset(list(rows["path"]), image_size=size, batch_size=batch_size,

@@ -7,6 +7,10 @@
   and draw its results).
 """
 
+from imgcls.core.quiet import start_tensorflow
+
+start_tensorflow()  # before any TensorFlow import below: loads it without its start-up lines on stderr
+
 from imgcls.experiments.bakeoff import BAKEOFF_COLUMNS, bakeoff
 from imgcls.experiments.headswap import (
     DEFAULT_LABELLING,

@@ -233,6 +233,7 @@ def lineage_experiment(
     cache: bool | str = "auto",
     verbose: int = 0,
     log: Callable[[str], Any] | None = None,
+    on_generation: Callable[[pd.DataFrame], Any] | None = None,
 ) -> pd.DataFrame:
     """Head swap vs from scratch, generation after generation, on a growing library.
 
@@ -266,6 +267,8 @@ def lineage_experiment(
         cache: Keep decoded images in memory: ``"auto"``, ``True`` or ``False`` (see ``train``).
         verbose: Passed to the training calls.
         log: Optional callable taking one string (progress messages).
+        on_generation: Optional callable given the table so far after each
+            generation (e.g. to save partial results of a long run).
 
     Returns:
         The :func:`imgcls.experiments.lineage_table`: one row per generation,
@@ -333,6 +336,12 @@ def lineage_experiment(
                 rows.append(row)
                 say(f"  -> generation {g}: {_short(row)}, cpu {cpu:.0f} s")
             heads[s] = runs["head_swap"][0]
+        if on_generation is not None:
+            on_generation(_finished_table(rows, ws, plan, common, seeds, data_seed))
+    return _finished_table(rows, ws, plan, common, seeds, data_seed)
+
+
+def _finished_table(rows, ws, plan, common, seeds, data_seed) -> pd.DataFrame:
     table = lineage_table(rows)
     table.attrs["workspace"] = str(ws.root)
     table.attrs["plan"] = plan.to_dict("records")

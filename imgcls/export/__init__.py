@@ -10,6 +10,10 @@ The exported files live in the run folder; :func:`imgcls.runtimes.load_runtime`
 loads them (``runtime="openvino"``).
 """
 
+from imgcls.core.quiet import start_tensorflow
+
+start_tensorflow()  # before any TensorFlow import below: loads it without its start-up lines on stderr
+
 from imgcls.export.calibration import DEFAULT_CALIBRATION_IMAGES, calibration_images, calibration_rows
 from imgcls.export.convert import QUANTIZATION_PRESET, quantize_int8, save_openvino, to_openvino
 from imgcls.export.exporter import DEFAULT_MIN_AGREEMENT, EXPORT_RUNTIMES, export_run

@@ -1,5 +1,9 @@
 """Subject measures, augmentation and tf.data pipelines (layer 3: TensorFlow starts here)."""
 
+from imgcls.core.quiet import start_tensorflow
+
+start_tensorflow()  # before any TensorFlow import below: loads it without its start-up lines on stderr
+
 from imgcls.inputs.augment import (
     DEFAULT_ROTATION,
     DEFAULT_ZOOM,

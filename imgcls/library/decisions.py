@@ -8,7 +8,8 @@ grid, a spreadsheet, a later tool). The schema (:data:`DECISION_COLUMNS`):
             (e.g. ``unlabelled/batch1/x.jpg``, ``library/cow/y.png``)
 ``action``  ``label`` (file it under ``label``), ``unknown`` (good, but
             nobody can name it yet: ``library/unknown/``), ``discard``
-            (to ``trash/``) or ``skip`` (leave it): :data:`DECISION_ACTIONS`
+            (to ``trash/``) or ``skip`` (leave it): :data:`DECISION_ACTIONS`;
+            an empty action with an empty label is a row nobody decided: skip
 ``label``   the class, for ``label`` only (checked with
             :func:`imgcls.library.validate_class_name`; a new name creates the class)
 ``reason``  optional free text, kept in the result
@@ -131,6 +132,8 @@ def check_decisions(
         line = i + 2
         raw_path, action = _text(rec.get("path")), _text(rec.get("action")).lower()
         label: str | None = _text(rec.get("label")) or None
+        if not action and label is None:
+            action = "skip"  # a row of a table nobody decided (e.g. `imgcls label-issues`): leave it
         bad = []
         path = _resolve(raw_path, ws) if raw_path else ""
         if not raw_path:
@@ -183,7 +186,8 @@ def read_decisions(
 
     Args:
         path: The CSV file (UTF-8, a header row; e.g. exported from a
-            spreadsheet or :meth:`imgcls.ui.ReviewGrid.decisions_table`).
+            spreadsheet or :meth:`imgcls.ui.ReviewGrid.decisions_table`),
+            or a Parquet file (``.parquet``) with the same columns.
         workspace: Resolve relative paths in this workspace and check that the
             images exist (see :func:`check_decisions`).
 
@@ -198,11 +202,18 @@ def read_decisions(
     p = Path(os.fspath(path)).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"No decisions file at {str(p)!r}.")
-    try:
-        table = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True,
-                            encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{p.name} is not a readable CSV file: {exc}") from None
+    if p.suffix.lower() in (".parquet", ".pq"):  # e.g. from `imgcls label-issues --out x.parquet`
+        try:
+            table = pd.read_parquet(p)
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise ValueError(f"{p.name} is not a readable Parquet file: {type(exc).__name__}") from None
+        table = table.astype(object).where(table.notna(), "")
+    else:
+        try:
+            table = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True,
+                                encoding="utf-8-sig")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{p.name} is not a readable CSV file: {exc}") from None
     table.columns = [str(c).strip().lower() for c in table.columns]
     return check_decisions(table, workspace=workspace, source=p.name)
 

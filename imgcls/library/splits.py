@@ -315,7 +315,9 @@ def ensure_benchmark(
     after = set(choose_benchmark(lib, classes=names)["hash"])
     if catalog is None:
         return lib.catalog
-    new = after - before if "benchmark" in catalog else after  # a catalog without flags gets them all
+    # Mark every benchmark image the catalog lacks: a catalog read before another run extended the
+    # set (two runs trained from one snapshot) must not train on the images that run just set aside.
+    new = after - set(catalog.loc[catalog["benchmark"].astype(bool), "hash"]) if "benchmark" in catalog else after
     if not new:
         return catalog
     out = catalog.copy()

@@ -16,6 +16,10 @@ Registered families, one module each: :mod:`~imgcls.models.inception_v4`,
 imported only when that model is built).
 """
 
+from imgcls.core.quiet import start_tensorflow
+
+start_tensorflow()  # before any TensorFlow import below: loads it without its start-up lines on stderr
+
 from imgcls.models._common import count_macs
 from imgcls.models._registry import (
     DEFAULT_MODEL,

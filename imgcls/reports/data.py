@@ -50,7 +50,8 @@ class ReportData:
             1970-01-01), model_version, requests, ok, failed.
         evaluated: One row per evaluated transaction (its current verdict,
             the last one the log received): transaction_id, day (int),
-            model_version, run_id, top1_class, top1_score, verdict, true_class.
+            model_version, run_id, top1_class, top1_score, verdict, true_class,
+            simulated (bool: demo traffic).
         versions: Every model version in the log, in first-seen order (the
             order, and so the colours, of every figure).
         version_runs: {model_version: run id that first served it}.
@@ -65,6 +66,8 @@ class ReportData:
         purges: Every retention purge of the log (see
             :meth:`~imgcls.translog.TransactionLog.purges`): id, time, before,
             what ("log" or "inputs"), transactions, evaluations, inputs.
+        simulated_requests: Requests in ``usage`` that are simulated (demo
+            traffic, the log's ``simulated`` flag); slides counting them say so.
     """
 
     usage: pd.DataFrame
@@ -81,17 +84,18 @@ class ReportData:
         columns=["day", "endpoint", "failure", "http_status", "requests"]))
     purges: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["id", "time", "before", "what", "transactions", "evaluations", "inputs"]))
+    simulated_requests: int = 0
 
 
 def _open_log(source: Any) -> tuple[TransactionLog, bool, Path]:
     """(log, opened_here, workspace root) for a Workspace, folder, file or log."""
-    if isinstance(source, TransactionLog):
-        return source, False, source.path.parent
+    if isinstance(source, TransactionLog):  # a PostgreSQL log has no folder: run metadata from the cwd
+        return source, False, source.path.parent if source.path is not None else Path.cwd()
     if isinstance(source, Workspace):
         return TransactionLog(source, create=False), True, source.root
     if isinstance(source, (str, os.PathLike)):
         log = TransactionLog(source, create=False)
-        return log, True, log.path.parent
+        return log, True, log.path.parent if log.path is not None else Path.cwd()
     raise ValueError(
         "`source` must be a Workspace, a workspace folder, a serving.sqlite path, a "
         f"TransactionLog or ReportData. Received: {type(source).__name__}"
@@ -147,13 +151,17 @@ def load_report_data(
         ev = log.evaluated_transactions(
             since=since, until=until, include_simulated=include_simulated,
             columns=["transaction_id", "time", "model_version", "run_id", "top1_class",
-                     "top1_score", "verdict", "true_class"],
+                     "top1_score", "verdict", "true_class", "simulated"],
         )
+        simulated = 0
+        if include_simulated:  # index-only: the demo's share of the requests, to flag slides with
+            real = log.usage_by_day(first_day=first_day, last_day=last_day, include_simulated=False)
+            simulated = int(usage["requests"].sum()) - int(real["requests"].sum())
         known = log.model_versions()
         failures = log.failures_by_day(first_day=first_day, last_day=last_day,
                                        include_simulated=include_simulated)
         purges = log.purges()
-        log_path = log.path
+        log_path = log.path if log.path is not None else log.url
     finally:
         if owned:
             log.close()
@@ -176,7 +184,7 @@ def load_report_data(
         usage=usage, evaluated=ev, versions=tuple(versions), version_runs=version_runs,
         runs=run_metadata(root, run_ids=run_ids), first_day=fd, last_day=ld,
         include_simulated=bool(include_simulated), log_path=log_path, root=root,
-        failures=failures, purges=purges,
+        failures=failures, purges=purges, simulated_requests=simulated,
     )
 
 

@@ -19,6 +19,8 @@ from imgcls.core.fileio import write_atomic, write_csv
 from imgcls.core.slides import slide_style
 from imgcls.reports.data import ReportData, _data
 from imgcls.reports.figures import build_figures
+from imgcls.reports.generation_figures import generation_deck
+from imgcls.reports.noise_figures import noise_deck
 from imgcls.reports.tables import DEFAULT_CONFIDENCE_BUCKETS, build_tables
 
 __all__ = ["export_deck"]
@@ -37,6 +39,12 @@ def export_deck(
     **filters: Any,
 ) -> pd.DataFrame:
     """Write every figure, every table and a one-page summary for a slide deck.
+
+    With runs in the workspace, the "model generations" section is added:
+    the lineage tables and, from two generations on, accuracy and cost by
+    generation as slides (:func:`~imgcls.reports.generation_figures.generation_deck`).
+    When a label-issue scan stored a noise table in a run folder, the "label
+    noise" slide and table are added (:func:`~imgcls.reports.noise_figures.noise_deck`).
 
     Args:
         source: A log source (usually the workspace): a workspace, workspace
@@ -72,11 +80,15 @@ def export_deck(
         out = Path(os.fspath(out_dir)).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     written: list[tuple[str, str, str, Path]] = []
-    for name, table in tables.items():
+    gen_tables, gen_figures, gen_md = generation_deck(data.root)  # the "model generations" section
+    noise_tables, noise_figures, noise_md = noise_deck(data.root)  # the "label noise" section, if scanned
+    gen_tables, gen_figures, gen_md = {**gen_tables, **noise_tables}, {**gen_figures, **noise_figures}, \
+        gen_md + noise_md
+    for name, table in {**tables, **gen_tables}.items():
         path = out / f"{name}.csv"
         write_csv(path, table)
         written.append(("table", name, "csv", path))
-    figures = build_figures(tables)
+    figures = {**build_figures(tables), **gen_figures}
     for name, fig in figures.items():
         kind = "summary" if name == "summary" else "figure"
         for i, fmt in enumerate(formats):
@@ -88,7 +100,7 @@ def export_deck(
             written.append((kind, name, fmt, path))
     md_path = out / "summary.md"
     names = [p.name for *_, p in written] + [md_path.name]
-    write_atomic(md_path, _summary_markdown(data, tables, names))
+    write_atomic(md_path, _summary_markdown(data, tables, names) + gen_md)
     written.append(("summary", "summary", "md", md_path))
     return pd.DataFrame(
         [(k, n, f, str(p), p.stat().st_size) for k, n, f, p in written],

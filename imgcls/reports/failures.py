@@ -18,6 +18,7 @@ import pandas as pd
 
 from imgcls.reports.data import _data
 from imgcls.reports.findings import _pct
+from imgcls.reports.rules import simulated_note
 
 __all__ = ["failed_requests"]
 
@@ -62,7 +63,8 @@ def failed_requests(source: Any, **filters: Any) -> pd.DataFrame:
         out["share_of_failed"] = out["requests"] / failed if failed else np.nan
         out["share_of_requests"] = out["requests"] / total if total else np.nan
     out = out[_COLUMNS]
-    out.attrs.update(requests=total, failed=failed)
+    out.attrs.update(requests=total, failed=failed,
+                     simulated=simulated_note(data.simulated_requests, total, "requests"))
     return out
 
 

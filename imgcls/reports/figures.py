@@ -5,6 +5,9 @@ Each ``plot_*`` function turns the DataFrame its report returns into a
 large text, a title that states the finding computed from the data (the same
 sentence as in the summary, see :mod:`imgcls.reports.findings`), the counts
 (n) in the subtitle, and one colour per model version in every figure.
+They draw the rules of :mod:`imgcls.reports.rules`: weak groups (too few
+judged predictions, partial periods) faded and never joined by a line, lines
+broken where a period has no data, simulated traffic flagged.
 
 Figures are bare :class:`~matplotlib.figure.Figure` objects (not pyplot's),
 so nothing here selects or changes the matplotlib backend: saving works
@@ -26,7 +29,10 @@ from imgcls.core.slides import (
     ACCENT,
     NEUTRAL,
     TITLE_SIZE,
+    fade_weak,
+    gapped_line,
     legend_outside,
+    mark_simulated,
     new_page,
     new_slide,
     no_data,
@@ -48,6 +54,7 @@ from imgcls.reports.findings import (
     _version_finding,
 )
 from imgcls.reports.periods import _freq_of, _periods_of
+from imgcls.reports.rules import min_judged_of, reliable, with_gaps
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -106,6 +113,7 @@ def plot_usage_over_time(table: pd.DataFrame) -> Figure:
         if table.attrs.get("purged"):
             subtitle += "; " + table.attrs["purged"]
         fig, ax = new_slide(_usage_finding(table), subtitle)
+        mark_simulated(fig, table.attrs.get("simulated"))
         if totals["requests"].sum() == 0:
             no_data(ax, "No requests logged yet")
             return fig
@@ -136,13 +144,18 @@ def plot_usage_over_time(table: pd.DataFrame) -> Figure:
 def plot_accuracy_over_time(table: pd.DataFrame) -> Figure:
     """Accuracy per period: one line per model version, all versions dashed.
 
+    Lines break at periods without judged predictions and join strong points
+    only; a period with fewer than the table's ``min_judged`` judged
+    predictions, or a partial period, is a faded point (see
+    :mod:`imgcls.reports.rules`).
+
     Args:
         table: The result of :func:`~imgcls.reports.accuracy_over_time`.
 
     Returns:
         The slide.
     """
-    freq = _freq_of(table)
+    freq, min_n = _freq_of(table), min_judged_of(table)
     versions = _versions_of(table)
     colors = version_colors(versions)
     periods = _periods_of(table)
@@ -152,21 +165,28 @@ def plot_accuracy_over_time(table: pd.DataFrame) -> Figure:
     with slide_style():
         unsure = int(table["unsure"].sum())
         subtitle = (f"Share of evaluated predictions judged correct (current verdicts), by {freq} served "
-                    f"and model version; {int(table['judged'].sum()):,} judged, {unsure:,} 'unsure' excluded")
+                    f"and model version; {int(table['judged'].sum()):,} judged, {unsure:,} 'unsure' excluded; "
+                    f"faded: fewer than {min_n} judged or a partial {freq}")
         fig, ax = new_slide(_accuracy_time_finding(table), subtitle)
+        mark_simulated(fig, table.attrs.get("simulated"))
         if table["judged"].sum() == 0:
             no_data(ax, "No evaluated predictions yet")
             return fig
+        x = np.arange(len(labels))
         for version in versions:
             rows = table[(table["model_version"].astype(str) == version) & (table["judged"] > 0)]
             if not len(rows):
                 continue
-            ax.plot([pos[l] for l in rows["label"]], rows["accuracy"], marker="o", markersize=8,
-                    linewidth=2.5, color=colors[version], label=str(version))
+            at = [pos[label] for label in rows["label"]]
+            strong = with_gaps(at, reliable(rows["judged"], complete=rows["complete"], min_n=min_n), len(labels))
+            gapped_line(ax, x, with_gaps(at, rows["accuracy"], len(labels)), strong=strong == 1,
+                        color=colors[version], label=str(version))
         overall = _overall_by_period(table)
         overall = overall[overall["judged"] > 0]
-        ax.plot([pos[l] for l in overall["label"]], overall["accuracy"], linestyle="--",
-                linewidth=2, color=NEUTRAL, label="All versions")
+        at = [pos[label] for label in overall["label"]]
+        strong = with_gaps(at, reliable(overall["judged"], complete=overall["complete"], min_n=min_n), len(labels))
+        gapped_line(ax, x, with_gaps(at, overall["accuracy"], len(labels)), strong=strong == 1, color=NEUTRAL,
+                    linestyle="--", marker="", linewidth=2, label="All versions")
         _period_ticks(ax, labels)
         percent_axis(ax)
         low = float(np.nanmin(table.loc[table["judged"] > 0, "accuracy"]))
@@ -192,7 +212,12 @@ def plot_accuracy_by_version(table: pd.DataFrame) -> Figure:
                     "current verdicts, 'unsure' excluded")
         if table["test_accuracy"].notna().any():
             subtitle += "; ◆ offline test accuracy"
+        min_n = min_judged_of(table)
+        strong = reliable(table["judged"], min_n=min_n)
+        if not strong.all():
+            subtitle += f"; faded: fewer than {min_n} judged"
         fig, ax = new_slide(_version_finding(table), subtitle)
+        mark_simulated(fig, table.attrs.get("simulated"))
         if table["judged"].sum() == 0:
             no_data(ax, "No evaluated predictions yet")
             return fig
@@ -202,11 +227,11 @@ def plot_accuracy_by_version(table: pd.DataFrame) -> Figure:
         heights = np.nan_to_num(acc)
         err = np.vstack([np.nan_to_num(acc - table["ci_low"].to_numpy(float)),
                          np.nan_to_num(table["ci_high"].to_numpy(float) - acc)])
-        ax.bar(x, heights, width=0.6, color=[colors[n] for n in names], yerr=err,
+        ax.bar(x, heights, width=0.6, color=fade_weak([colors[n] for n in names], strong), yerr=err,
                error_kw={"ecolor": "#333333", "capsize": 8, "linewidth": 1.5})
-        for xi, a, n in zip(x, acc, table["judged"]):
-            text = "no evaluations" if n == 0 else f"{_pct(a)}\nn={n:,}"
-            inside = n > 0 and a >= 0.15
+        for xi, a, n, ok in zip(x, acc, table["judged"], strong):
+            text = "no evaluations" if n == 0 else f"{_pct(a)}\nn={n:,}" + ("" if ok else "\ntoo few")
+            inside = ok and a >= 0.15
             ax.text(xi, 0.03 if inside or n == 0 else a + 0.01, text, ha="center", va="bottom",
                     fontsize=15, color="white" if inside else "#333333", fontweight="bold")
         test = table["test_accuracy"].to_numpy(float)
@@ -234,13 +259,18 @@ def plot_accuracy_by_confidence(table: pd.DataFrame) -> Figure:
     with slide_style():
         subtitle = ("Bars: share judged correct per top-1 confidence bucket; dots: mean confidence "
                     "(a calibrated model's bar reaches its dot)")
+        min_n = min_judged_of(table)
+        strong = reliable(table["judged"], min_n=min_n)
+        if not strong.all():
+            subtitle += f"; faded: fewer than {min_n} judged"
         fig, ax = new_slide(_confidence_finding(table), subtitle)
+        mark_simulated(fig, table.attrs.get("simulated"))
         if table["judged"].sum() == 0:
             no_data(ax, "No evaluated predictions yet")
             return fig
         x = np.arange(len(table))
         acc = table["accuracy"].to_numpy(float)
-        ax.bar(x, np.nan_to_num(acc), width=0.7, color=ACCENT, label="Accuracy")
+        ax.bar(x, np.nan_to_num(acc), width=0.7, color=fade_weak(ACCENT, strong), label="Accuracy")
         ax.scatter(x, table["mean_confidence"], s=110, color="black", zorder=3, label="Mean confidence")
         for xi, a, n in zip(x, acc, table["judged"]):
             ax.text(xi, (0 if np.isnan(a) else a) + 0.02, f"n={n:,}", ha="center", va="bottom",
@@ -255,20 +285,22 @@ def plot_accuracy_by_confidence(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_accuracy_by_class(table: pd.DataFrame, *, top: int = 20, min_judged: int = 5) -> Figure:
+def plot_accuracy_by_class(table: pd.DataFrame, *, top: int = 20, min_judged: int | None = None) -> Figure:
     """The least accurate classes as horizontal bars, overall accuracy dashed.
 
     Args:
         table: The result of :func:`~imgcls.reports.accuracy_by_class`.
         top: Show at most this many classes (the least accurate).
         min_judged: Leave out classes with fewer judged predictions (unless
-            none has that many).
+            none has that many: then all are shown, faded, and the title
+            claims nothing). Default: the table's (see :mod:`imgcls.reports.rules`).
 
     Returns:
         The slide.
     """
     by = table.attrs.get("by", "predicted")
     kind = "predicted" if by == "predicted" else "true"
+    min_judged = min_judged or min_judged_of(table)
     with slide_style():
         judged = table[table["judged"] > 0]
         pool = judged[judged["judged"] >= min_judged]
@@ -282,7 +314,10 @@ def plot_accuracy_by_class(table: pd.DataFrame, *, top: int = 20, min_judged: in
         unknown = table.attrs.get("unknown_true_class", 0)
         if by == "true" and unknown:
             subtitle += f"; {unknown:,} evaluations without a known true class left out"
+        if len(shown) and not len(judged[judged["judged"] >= min_judged]):
+            subtitle += f"; faded: fewer than {min_judged} judged"
         fig, ax = new_slide(_class_finding(table, min_judged=min_judged), subtitle)
+        mark_simulated(fig, table.attrs.get("simulated"))
         ax.grid(axis="y", visible=False)
         ax.grid(axis="x", color="#dddddd", linewidth=1)
         if not len(shown):
@@ -290,7 +325,8 @@ def plot_accuracy_by_class(table: pd.DataFrame, *, top: int = 20, min_judged: in
             return fig
         shown = shown.iloc[::-1]  # worst at the top
         y = np.arange(len(shown))
-        ax.barh(y, shown["accuracy"], color=ACCENT, height=0.7)
+        ax.barh(y, shown["accuracy"], color=fade_weak(ACCENT, reliable(shown["judged"], min_n=min_judged)),
+                height=0.7)
         for yi, a, n in zip(y, shown["accuracy"], shown["judged"]):
             inside = a > 0.75
             ax.text(a - 0.01 if inside else a + 0.01, yi, f"{_pct(a)} (n={n:,})", va="center",
@@ -320,13 +356,17 @@ def plot_evaluated_share(table: pd.DataFrame) -> Figure:
     freq = _freq_of(table)
     with slide_style():
         subtitle = f"Evaluated predictions as a share of those served, by {freq} served"
+        complete = table["complete"].to_numpy(bool) if "complete" in table else np.ones(len(table), bool)
+        if not complete.all():
+            subtitle += f"; faded: partial {freq}"
         fig, ax = new_slide(_share_finding(table), subtitle)
+        mark_simulated(fig, table.attrs.get("simulated"))
         served = table["served"].sum()
         if served == 0:
             no_data(ax, "No predictions served yet")
             return fig
         x = np.arange(len(table))
-        ax.bar(x, table["share"].fillna(0), width=0.8, color=ACCENT)
+        ax.bar(x, table["share"].fillna(0), width=0.8, color=fade_weak(ACCENT, complete))
         overall = table["evaluated"].sum() / served
         ax.axhline(overall, color=NEUTRAL, linestyle="--", linewidth=2, label=f"Overall: {_pct(overall)}")
         _period_ticks(ax, list(table["label"]))
@@ -355,6 +395,7 @@ def plot_summary(table: pd.DataFrame, *, title: str = "Serving report") -> Figur
         fig, ax = new_page()
         fig.suptitle(f"{title}: {period.iloc[0]}" if len(period) else title, x=0.04, y=0.95,
                      ha="left", fontsize=TITLE_SIZE, fontweight="bold")
+        mark_simulated(fig, table.attrs.get("simulated"))
         y = 0.84
         for _, row in head[head["metric"] != "Period"].iterrows():
             ax.text(0.04, y, row["metric"], fontsize=16, color="#555555", va="top")
@@ -387,6 +428,7 @@ def plot_failed_requests(table: pd.DataFrame, *, top: int = 12) -> Figure:
         if len(table) > len(shown):
             subtitle += f" (top {len(shown)} of {len(table)})"
         fig, ax = new_slide(_failures_finding(table), subtitle)
+        mark_simulated(fig, table.attrs.get("simulated"))
         ax.grid(axis="y", visible=False)
         ax.grid(axis="x", color="#dddddd", linewidth=1)
         if not failed:

@@ -29,6 +29,10 @@ Definitions used throughout:
   the log or of the stored inputs is stated in the summary.
 * accuracy = correct / (correct + wrong); ``unsure`` verdicts are excluded
   and counted (see :mod:`imgcls.reports.counts`).
+* The rules of :mod:`imgcls.reports.rules`: every table keeps its
+  ``min_judged`` (groups with fewer judged predictions, and partial periods,
+  are never used in a headline) and, when its data includes demo traffic, a
+  ``simulated`` note in ``attrs`` that its slide shows.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ from imgcls.reports.periods import (
     _periods,
     _periods_attr,
 )
+from imgcls.reports.rules import MIN_JUDGED, check_min_judged, simulated_note
 
 __all__ = [
     "DEFAULT_CONFIDENCE_BUCKETS",
@@ -79,6 +84,21 @@ __all__ = [
 
 #: Bucket edges for :func:`accuracy_by_confidence` (the last bucket includes 1.0).
 DEFAULT_CONFIDENCE_BUCKETS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
+
+
+def _stamp(out: pd.DataFrame, data: ReportData, *, requests: bool = False,
+           min_judged: int | None = None) -> pd.DataFrame:
+    """Keep the report rules with a table: its ``min_judged`` and its simulated-traffic note."""
+    if min_judged is not None:
+        out.attrs["min_judged"] = check_min_judged(min_judged)
+    if requests:
+        note = simulated_note(data.simulated_requests, int(data.usage["requests"].sum()), "requests")
+    else:
+        ev = data.evaluated
+        sim = int(ev["simulated"].astype(bool).sum()) if "simulated" in ev else 0
+        note = simulated_note(sim, len(ev), "evaluated predictions")
+    out.attrs["simulated"] = note
+    return out
 
 
 def _categorical_versions(values: pd.Series, versions: Sequence[str]) -> pd.Categorical:
@@ -118,10 +138,11 @@ def usage_over_time(source: Any, *, freq: str = "week", **filters: Any) -> pd.Da
     out = out[["period", "label", "model_version", "requests", "ok", "failed", "complete"]]
     out = out.astype({"requests": np.int64, "ok": np.int64, "failed": np.int64})
     out.attrs.update(freq=freq, periods=_periods_attr(periods), purged=_purge_note(data.purges))
-    return out.reset_index(drop=True)
+    return _stamp(out.reset_index(drop=True), data, requests=True)
 
 
-def accuracy_over_time(source: Any, *, freq: str = "week", **filters: Any) -> pd.DataFrame:
+def accuracy_over_time(source: Any, *, freq: str = "week", min_judged: int = MIN_JUDGED,
+                       **filters: Any) -> pd.DataFrame:
     """Accuracy of evaluated predictions per period (when served) and model version.
 
     Args:
@@ -129,6 +150,8 @@ def accuracy_over_time(source: Any, *, freq: str = "week", **filters: Any) -> pd
             path, TransactionLog or :class:`~imgcls.reports.ReportData` (see
             :func:`~imgcls.reports.load_report_data`).
         freq: Period length: ``"day"``, ``"week"`` or ``"month"``.
+        min_judged: Fewest judged predictions a period needs to be claimed
+            (see :mod:`imgcls.reports.rules`); kept in ``attrs``.
         **filters: ``first_day``, ``last_day``, ``include_simulated`` (see
             :func:`~imgcls.reports.load_report_data`; only with a log, not with
             ReportData).
@@ -151,16 +174,17 @@ def accuracy_over_time(source: Any, *, freq: str = "week", **filters: Any) -> pd
     out = counts.merge(periods, on="start", how="left")
     out = out[["period", "label", "model_version", *_COUNT_COLUMNS, "complete"]]
     out.attrs.update(freq=freq, periods=_periods_attr(periods))
-    return out.reset_index(drop=True)
+    return _stamp(out.reset_index(drop=True), data, min_judged=min_judged)
 
 
-def accuracy_by_version(source: Any, **filters: Any) -> pd.DataFrame:
+def accuracy_by_version(source: Any, *, min_judged: int = MIN_JUDGED, **filters: Any) -> pd.DataFrame:
     """Accuracy per model version, beside its traffic and its offline test accuracy.
 
     Args:
         source: A log source: a workspace, workspace folder, ``serving.sqlite``
             path, TransactionLog or :class:`~imgcls.reports.ReportData` (see
             :func:`~imgcls.reports.load_report_data`).
+        min_judged: Fewest judged predictions a version needs to be claimed.
         **filters: ``first_day``, ``last_day``, ``include_simulated`` (see
             :func:`~imgcls.reports.load_report_data`; only with a log, not with
             ReportData).
@@ -199,8 +223,9 @@ def accuracy_by_version(source: Any, **filters: Any) -> pd.DataFrame:
                     for r in out["run_id"]]
     out["test_accuracy"] = pd.to_numeric(out["test_accuracy"], errors="coerce").astype(float)
     out["model_version"] = _categorical_versions(out["model_version"], versions)
-    return out[["model_version", "run_id", "model", "requests", "served", *_COUNT_COLUMNS,
-                "share_evaluated", "test_accuracy", "override"]]
+    out = out[["model_version", "run_id", "model", "requests", "served", *_COUNT_COLUMNS,
+               "share_evaluated", "test_accuracy", "override"]]
+    return _stamp(out, data, min_judged=min_judged)
 
 
 def _check_buckets(buckets: Any) -> np.ndarray:
@@ -225,7 +250,8 @@ def _check_buckets(buckets: Any) -> np.ndarray:
 
 
 def accuracy_by_confidence(
-    source: Any, *, buckets: Sequence[float] | int = DEFAULT_CONFIDENCE_BUCKETS, **filters: Any
+    source: Any, *, buckets: Sequence[float] | int = DEFAULT_CONFIDENCE_BUCKETS, min_judged: int = MIN_JUDGED,
+    **filters: Any,
 ) -> pd.DataFrame:
     """Accuracy per bucket of top-1 confidence (calibration-like).
 
@@ -236,6 +262,7 @@ def accuracy_by_confidence(
         buckets: Increasing edges in [0, 1]; bucket i is [edge i, edge i+1),
             the last one includes its upper edge. An int n means n equal
             buckets. Scores outside the edges are left out.
+        min_judged: Fewest judged predictions a bucket needs to be claimed.
         **filters: ``first_day``, ``last_day``, ``include_simulated`` (see
             :func:`~imgcls.reports.load_report_data`; only with a log, not with
             ReportData).
@@ -266,11 +293,13 @@ def accuracy_by_confidence(
         out[col] = counts[col].reindex(range(n), fill_value=0).to_numpy(np.int64)
     out = _add_accuracy(out)
     out["mean_confidence"] = mean_conf.reindex(range(n)).to_numpy(dtype=float)
+    out = out[["bucket", "low", "high", *_COUNT_COLUMNS, "mean_confidence"]]
     out.attrs["excluded"] = int((~keep).sum())
-    return out[["bucket", "low", "high", *_COUNT_COLUMNS, "mean_confidence"]]
+    return _stamp(out, data, min_judged=min_judged)
 
 
-def accuracy_by_class(source: Any, *, by: str = "predicted", **filters: Any) -> pd.DataFrame:
+def accuracy_by_class(source: Any, *, by: str = "predicted", min_judged: int = MIN_JUDGED,
+                      **filters: Any) -> pd.DataFrame:
     """Accuracy per class.
 
     Args:
@@ -283,6 +312,7 @@ def accuracy_by_class(source: Any, *, by: str = "predicted", **filters: Any) -> 
             the evaluation's ``true_class``, or the prediction when the
             verdict is ``correct``. Evaluations whose true class is unknown
             are left out and counted in ``attrs["unknown_true_class"]``.
+        min_judged: Fewest judged predictions a class needs to be claimed.
         **filters: ``first_day``, ``last_day``, ``include_simulated`` (see
             :func:`~imgcls.reports.load_report_data`; only with a log, not with
             ReportData).
@@ -311,7 +341,7 @@ def accuracy_by_class(source: Any, *, by: str = "predicted", **filters: Any) -> 
     out = out[["class", *_COUNT_COLUMNS]].reset_index(drop=True)
     out["class"] = out["class"].astype("str")
     out.attrs.update(by=by, unknown_true_class=unknown)
-    return out
+    return _stamp(out, data, min_judged=min_judged)
 
 
 def evaluated_share(source: Any, *, freq: str = "week", **filters: Any) -> pd.DataFrame:
@@ -342,8 +372,9 @@ def evaluated_share(source: Any, *, freq: str = "week", **filters: Any) -> pd.Da
     out["evaluated"] = evaluated.reindex(out["start"], fill_value=0).to_numpy(np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["share"] = np.where(out["served"] > 0, out["evaluated"] / out["served"].clip(lower=1), np.nan)
+    out = out[["period", "label", "served", "evaluated", "share", "complete"]]
     out.attrs["freq"] = freq
-    return out[["period", "label", "served", "evaluated", "share", "complete"]]
+    return _stamp(out, data, requests=True)
 
 
 
@@ -379,9 +410,14 @@ def _summary_from(data: ReportData, tables: Mapping[str, pd.DataFrame]) -> pd.Da
     if latest is not None:
         value = (f"{_pct(latest.accuracy)} ({int(latest.judged):,} judged)" if latest.judged
                  else "not evaluated yet")
+        if 0 < latest.judged < versions_table.attrs.get("min_judged", MIN_JUDGED):
+            value += "; too few to compare"
         rows.append(("headline", f"Latest version {latest.model_version}", value))
     if not data.include_simulated:
         rows.append(("headline", "Simulated traffic", "left out"))
+    elif data.simulated_requests:
+        rows.append(("headline", "Simulated traffic",
+                     f"{data.simulated_requests:,} of {requests:,} requests are demo traffic (flagged on the slides)"))
     findings = [
         ("Usage", _usage_finding(tables["usage_over_time"])),
         ("Accuracy over time", _accuracy_time_finding(tables["accuracy_over_time"])),
@@ -393,7 +429,7 @@ def _summary_from(data: ReportData, tables: Mapping[str, pd.DataFrame]) -> pd.Da
         ("Failed requests", _failures_finding(tables["failed_requests"])),
     ]
     rows += [("finding", name, text) for name, text in findings]
-    return pd.DataFrame(rows, columns=["section", "metric", "value"]).astype("str")
+    return _stamp(pd.DataFrame(rows, columns=["section", "metric", "value"]).astype("str"), data, requests=True)
 
 
 def summary_table(
@@ -401,6 +437,7 @@ def summary_table(
     *,
     freq: str = "week",
     buckets: Sequence[float] | int = DEFAULT_CONFIDENCE_BUCKETS,
+    min_judged: int = MIN_JUDGED,
     **filters: Any,
 ) -> pd.DataFrame:
     """Headline numbers and every report's finding, as text.
@@ -411,6 +448,7 @@ def summary_table(
             :func:`~imgcls.reports.load_report_data`).
         freq: Period length: ``"day"``, ``"week"`` or ``"month"``.
         buckets: Confidence buckets (see :func:`accuracy_by_confidence`).
+        min_judged: Fewest judged predictions a group needs to be claimed.
         **filters: ``first_day``, ``last_day``, ``include_simulated`` (see
             :func:`~imgcls.reports.load_report_data`; only with a log, not with
             ReportData).
@@ -419,7 +457,7 @@ def summary_table(
         DataFrame [section ("headline" or "finding"), metric, value].
     """
     data = _data(source, filters)
-    return build_tables(data, freq=freq, buckets=buckets)["summary"]
+    return build_tables(data, freq=freq, buckets=buckets, min_judged=min_judged)["summary"]
 
 
 
@@ -428,6 +466,7 @@ def build_tables(
     *,
     freq: str = "week",
     buckets: Sequence[float] | int = DEFAULT_CONFIDENCE_BUCKETS,
+    min_judged: int = MIN_JUDGED,
     **filters: Any,
 ) -> dict[str, pd.DataFrame]:
     """Every report table from one read of the log.
@@ -438,6 +477,9 @@ def build_tables(
             :func:`~imgcls.reports.load_report_data`).
         freq: Period length: ``"day"``, ``"week"`` or ``"month"``.
         buckets: Confidence buckets (see :func:`accuracy_by_confidence`).
+        min_judged: Fewest judged predictions a group (period, version,
+            bucket, class) needs before a headline uses it (see
+            :mod:`imgcls.reports.rules`).
         **filters: ``first_day``, ``last_day``, ``include_simulated`` (see
             :func:`~imgcls.reports.load_report_data`; only with a log, not with
             ReportData).
@@ -451,11 +493,11 @@ def build_tables(
     data = _data(source, filters)
     tables = {
         "usage_over_time": usage_over_time(data, freq=freq),
-        "accuracy_over_time": accuracy_over_time(data, freq=freq),
-        "accuracy_by_version": accuracy_by_version(data),
-        "accuracy_by_confidence": accuracy_by_confidence(data, buckets=buckets),
-        "accuracy_by_predicted_class": accuracy_by_class(data, by="predicted"),
-        "accuracy_by_true_class": accuracy_by_class(data, by="true"),
+        "accuracy_over_time": accuracy_over_time(data, freq=freq, min_judged=min_judged),
+        "accuracy_by_version": accuracy_by_version(data, min_judged=min_judged),
+        "accuracy_by_confidence": accuracy_by_confidence(data, buckets=buckets, min_judged=min_judged),
+        "accuracy_by_predicted_class": accuracy_by_class(data, by="predicted", min_judged=min_judged),
+        "accuracy_by_true_class": accuracy_by_class(data, by="true", min_judged=min_judged),
         "evaluated_share": evaluated_share(data, freq=freq),
         "failed_requests": failed_requests(data),
     }

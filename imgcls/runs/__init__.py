@@ -1,6 +1,7 @@
 """Run folders, lineage, the production pointer and the promotions log (layer 2; no TensorFlow)."""
 
 from imgcls.runs.lineage import lineage
+from imgcls.runs.family import FAMILY_COLUMNS, family_tree_text, production_line, run_family
 from imgcls.runs.production import (
     PROMOTION_COLUMNS,
     PROMOTIONS_FILE,
@@ -75,6 +76,10 @@ __all__ = [
     "load_run",
     "list_runs",
     "lineage",
+    "run_family",
+    "production_line",
+    "family_tree_text",
+    "FAMILY_COLUMNS",
     "update_metrics",
     "production_run",
     "library_summary",

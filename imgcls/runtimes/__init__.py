@@ -11,7 +11,9 @@ Nothing heavy is imported with this package: TensorFlow when a Keras runtime
 is built, ``openvino`` when an OpenVINO one is.
 """
 
-from imgcls.runtimes.base import Runtime
+import imgcls.core.quiet  # noqa: F401  (before TensorFlow loads: silences its start-up logging)
+
+from imgcls.runtimes.base import Runtime, runtime_label
 from imgcls.runtimes.exports import (
     EXPORT_FILE,
     INFERENCE_PRECISION,
@@ -29,7 +31,7 @@ from imgcls.runtimes.exports import (
     refused_file,
 )
 from imgcls.runtimes.keras_runtime import KerasRuntime
-from imgcls.runtimes.load import RUNTIMES, load_runtime
+from imgcls.runtimes.load import RUNTIMES, best_runtime, load_runtime, resolve_runtime
 from imgcls.runtimes.openvino_runtime import (
     MODES,
     OpenVINORuntime,
@@ -53,6 +55,9 @@ __all__ = [
     "OpenVINORuntime",
     "ExportNotFoundError",
     "load_runtime",
+    "resolve_runtime",
+    "best_runtime",
+    "runtime_label",
     "check_precision",
     "export_dir",
     "refused_file",

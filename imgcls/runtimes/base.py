@@ -16,7 +16,15 @@ import numpy as np
 
 from imgcls.core.checks import check_int
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "runtime_label"]
+
+
+def runtime_label(runtime: str, precision: str) -> str:
+    """The one spelling of a runtime and its precision: ``"openvino-int8"``, ``"keras-f32"``.
+
+    Bulk metadata, logged transactions and reports use it to tell runtimes apart.
+    """
+    return f"{runtime}-{precision}"
 
 
 class Runtime:
@@ -33,6 +41,8 @@ class Runtime:
         classes: Ordered class list: column ``i`` of :meth:`predict` is ``classes[i]``.
         input_size: ``(height, width)`` of the images the model takes.
         batch_size: The most images one model call takes (None: any number).
+        label: ``"<name>-<precision>"`` (e.g. ``"openvino-int8"``, ``"keras-f32"``):
+            what bulk results and the transaction log record as the runtime.
     """
 
     name: str = ""
@@ -45,6 +55,11 @@ class Runtime:
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.batch_size = check_int(batch_size, "batch_size", allow_none=True)
         self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        """``"<name>-<precision>"``, e.g. ``"openvino-int8"`` (see :func:`runtime_label`)."""
+        return runtime_label(self.name, self.precision)
 
     # --- the one public call ---------------------------------------------------
     def predict(self, batch: Any) -> np.ndarray:
@@ -73,7 +88,7 @@ class Runtime:
 
         This is what bulk metadata and logged transactions record about the runtime.
         """
-        return {"runtime": self.name, "precision": self.precision, "run_id": self.run_id,
+        return {"runtime": self.name, "precision": self.precision, "label": self.label, "run_id": self.run_id,
                 "batch_size": self.batch_size, **self.settings()}
 
     def settings(self) -> dict:

@@ -10,10 +10,15 @@ from imgcls.runs import Run, load_run
 from imgcls.runtimes.base import Runtime
 from imgcls.runtimes.exports import ExportNotFoundError, check_precision, exported_precisions
 
-__all__ = ["RUNTIMES", "load_runtime"]
+__all__ = ["RUNTIMES", "load_runtime", "resolve_runtime", "best_runtime"]
 
 #: The inference engines :func:`load_runtime` knows.
 RUNTIMES = ("keras", "openvino")
+
+
+def _check_runtime(runtime: object) -> str:
+    return check_choice(runtime, "runtime", RUNTIMES,
+                        fix="keras (the run's own model) or openvino (after imgcls export RUN --runtime openvino)")
 
 
 def load_runtime(
@@ -52,8 +57,46 @@ def load_runtime(
             (of ``precision``); the message names ``imgcls export``.
         ValueError: An unknown runtime or precision.
     """
-    runtime = check_choice(runtime, "runtime", RUNTIMES,
-                           fix="keras (the run's own model) or openvino (after imgcls export RUN --runtime openvino)")
+    _check_runtime(runtime)
+    check_precision(precision, allow_none=True)  # both checked before the run is looked up
+    the_run = load_run(run, workspace=workspace)
+    runtime, precision = resolve_runtime(the_run, runtime, precision=precision)
+    if runtime == "keras":
+        from imgcls.runtimes.keras_runtime import KerasRuntime
+
+        return KerasRuntime(the_run, batch_size=batch_size)
+    from imgcls.runtimes.openvino_runtime import OpenVINORuntime
+
+    return OpenVINORuntime(the_run, precision, batch_size=batch_size, mode=mode)
+
+
+def resolve_runtime(
+    run: Run | str | os.PathLike,
+    runtime: str = "keras",
+    *,
+    workspace: Workspace | str | os.PathLike | None = None,
+    precision: str | None = None,
+) -> tuple[str, str]:
+    """Which engine and precision :func:`load_runtime` would use, checked without loading anything.
+
+    Callers use it to fail early (before any work) and to record the runtime,
+    e.g. ``runtime_label(*resolve_runtime(run, "openvino"))`` -> ``"openvino-int8"``.
+
+    Args:
+        run: A run or a reference for :func:`imgcls.runs.load_run`.
+        runtime: ``"keras"`` or ``"openvino"``.
+        workspace: Needed when ``run`` is a run id, "production" or "latest".
+        precision: As in :func:`load_runtime`.
+
+    Returns:
+        ``(runtime, precision)``, e.g. ``("keras", "f32")`` or ``("openvino", "int8")``.
+
+    Raises:
+        ExportNotFoundError: openvino was asked for and the run has no export
+            (of ``precision``); the message names ``imgcls export``.
+        ValueError: An unknown runtime or precision.
+    """
+    runtime = _check_runtime(runtime)
     precision = check_precision(precision, allow_none=True)
     the_run = load_run(run, workspace=workspace)
     if runtime == "keras":
@@ -63,18 +106,37 @@ def load_runtime(
                 f"fix: use runtime='openvino' for bf16 or int8 (after imgcls export {the_run.run_id} "
                 f"--runtime openvino --precision {precision})"
             )
-        from imgcls.runtimes.keras_runtime import KerasRuntime
-
-        return KerasRuntime(the_run, batch_size=batch_size)
+        return "keras", "f32"
+    available = exported_precisions(the_run)
     if precision is None:
-        available = exported_precisions(the_run)
         if not available:
             raise ExportNotFoundError(
                 f"Run {the_run.run_id!r} has no OpenVINO export (no {the_run.path / 'openvino'}/<precision>/). "
                 f"Export it first: imgcls export {the_run.run_id} --runtime openvino [--precision int8|bf16|f32] "
                 "(or imgcls.export.export_run(workspace, run))."
             )
-        precision = available[0]
-    from imgcls.runtimes.openvino_runtime import OpenVINORuntime
+        return "openvino", available[0]
+    if precision not in available:
+        raise ExportNotFoundError(
+            f"Run {the_run.run_id!r} has no OpenVINO {precision} export "
+            f"({the_run.path / 'openvino' / precision / 'model.xml'} is missing). Export it first: "
+            f"imgcls export {the_run.run_id} --runtime openvino --precision {precision} "
+            f"(or imgcls.export.export_run(workspace, {the_run.run_id!r}, precision={precision!r}))."
+        )
+    return "openvino", precision
 
-    return OpenVINORuntime(the_run, precision, batch_size=batch_size, mode=mode)
+
+def best_runtime(run: Run | str | os.PathLike, *,
+                 workspace: Workspace | str | os.PathLike | None = None) -> tuple[str, str]:
+    """How a run is served at its fastest: its best accepted OpenVINO export, else Keras.
+
+    The deploy gate measures a candidate this way (as it will be served with
+    ``--runtime openvino``): ``("openvino", "int8")`` when the run has an
+    accepted int8 export (then bf16, then f32), ``("keras", "f32")`` when it has none.
+
+    Args:
+        run: A run or a reference for :func:`imgcls.runs.load_run`.
+        workspace: Needed when ``run`` is a run id, "production" or "latest".
+    """
+    available = exported_precisions(load_run(run, workspace=workspace))
+    return ("openvino", available[0]) if available else ("keras", "f32")

@@ -182,10 +182,11 @@ class OpenVINORuntime(Runtime):
         }
 
     def close(self) -> None:
-        """Drop the compiled model and its requests."""
-        if self._queue is not None:
-            self._queue.wait_all()
-        self._queue = self._request = self._compiled = None
+        """Drop the compiled model and its requests (after a call in flight ends)."""
+        with self._lock:
+            if self._queue is not None:
+                self._queue.wait_all()
+            self._queue = self._request = self._compiled = None
 
     # --- inference ---------------------------------------------------------
     def _padded(self, x: np.ndarray) -> np.ndarray:

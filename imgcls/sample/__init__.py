@@ -5,9 +5,9 @@ from imgcls.sample.zoo import (
     SAMPLE_COUNTS,
     build_sample,
     render_silhouette,
-    sample_truth,
     simulate_labelling,
 )
+from imgcls.sample.truth import TRUTH_COLUMN, attach_truth, sample_truth
 
 __all__ = [
     "ZOO_CLASSES",
@@ -17,4 +17,6 @@ __all__ = [
     "build_sample",
     "simulate_labelling",
     "sample_truth",
+    "attach_truth",
+    "TRUTH_COLUMN",
 ]

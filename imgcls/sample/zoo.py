@@ -17,7 +17,8 @@ of the write-up's story:
   least 10 images where the class allows);
 * an ``unlabelled/`` pool of a few thousand images in nested batch folders
   (with two bad files), whose true labels are kept in
-  ``unlabelled_truth.csv`` for scoring only.
+  ``unlabelled_truth.csv`` (with each file's content hash) for scoring only
+  (:func:`imgcls.sample.attach_truth` joins them to any results table).
 
 The silhouettes come from :mod:`imgcls.sample.animal_mnist`; each is drawn
 as a small photo by :func:`render_silhouette`.
@@ -34,10 +35,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from imgcls.core import Workspace, as_workspace, check_int, iter_image_files, open_workspace
+from imgcls.core import Workspace, check_int, file_hash, iter_image_files, open_workspace
 from imgcls.sample.animal_mnist import ZOO_CLASSES, load_animal_mnist
+from imgcls.sample.truth import sample_truth
 
-__all__ = ["SAMPLE_COUNTS", "render_silhouette", "build_sample", "simulate_labelling", "sample_truth"]
+__all__ = ["SAMPLE_COUNTS", "render_silhouette", "build_sample", "simulate_labelling"]
 
 #: Library images per class at the start of the story.
 SAMPLE_COUNTS = {
@@ -188,7 +190,10 @@ def build_sample(
         first = ws.unlabelled / truth[0][0]
         (junk / f"broken_{first.name}").write_bytes(first.read_bytes()[:60])
         truth += [("batch_01/not_an_image.jpg", ""), (f"batch_01/broken_{first.name}", "")]
-    pd.DataFrame(truth, columns=["relpath", "label"]).to_csv(ws.sample_labels_file, index=False)
+    # The content hash travels with the label: it still finds an image that has moved (attach_truth).
+    hashes = [file_hash(ws.unlabelled / rel) for rel, _ in truth]
+    pd.DataFrame([(r, lab, h) for (r, lab), h in zip(truth, hashes)],
+                 columns=["relpath", "label", "hash"]).to_csv(ws.sample_labels_file, index=False)
 
     lib = Library(ws)
     lib.scan()
@@ -199,32 +204,12 @@ def build_sample(
     return ws
 
 
-def sample_truth(workspace: Workspace | str | os.PathLike) -> pd.DataFrame:
-    """The hidden true labels of the sample pool: [path, relpath, label].
-
-    For scoring bulk identification only; ``label`` is empty for the bad files.
-
-    Args:
-        workspace: A workspace made by :func:`build_sample`.
-
-    Raises:
-        FileNotFoundError: The workspace has no hidden labels (it is not the sample).
-    """
-    ws = as_workspace(workspace)
-    if not ws.sample_labels_file.exists():
-        raise FileNotFoundError(
-            f"{str(ws.sample_labels_file)!r} not found: only the zoo sample (imgcls sample) has hidden labels."
-        )
-    df = pd.read_csv(ws.sample_labels_file, dtype=str, keep_default_na=False)
-    df.insert(0, "path", [str(ws.unlabelled / r) for r in df["relpath"]])
-    return df
-
-
 def simulate_labelling(
     workspace: Workspace | str | os.PathLike,
     counts: dict[str, int],
     *,
     seed: int = 0,
+    at_most: bool = False,
 ) -> pd.DataFrame:
     """Label pool images by their hidden truth, as a person would, through
     the library's journaled moves (a stand-in for a labelling round).
@@ -233,12 +218,14 @@ def simulate_labelling(
         workspace: The sample workspace.
         counts: Class -> number of pool images to move into ``library/<class>/``.
         seed: Which images.
+        at_most: Take what the pool still has when it holds fewer images of
+            a class than asked for (a later round, a small pool) instead of failing.
 
     Returns:
         The moves made [path, label, new_path].
 
     Raises:
-        ValueError: The pool has fewer images of a class than asked for.
+        ValueError: The pool has fewer images of a class than asked for (and not ``at_most``).
     """
     from imgcls.library import Library
 
@@ -250,6 +237,8 @@ def simulate_labelling(
     rows = []
     for cls, n in counts.items():
         avail = truth[truth["label"] == cls]
+        if at_most:
+            n = min(n, len(avail))
         if len(avail) < n:
             raise ValueError(f"Only {len(avail)} {cls!r} images left in the pool; asked for {n}.")
         pick = avail.iloc[rng.choice(len(avail), size=n, replace=False)]

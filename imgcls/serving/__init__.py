@@ -65,6 +65,8 @@ guard the endpoints (:mod:`imgcls.serving.guards`); every refusal is a row.
 promote under load (results in ``benchmarks/results/serving_hostile.json``).
 """
 
+import imgcls.core.quiet  # noqa: F401  (before TensorFlow loads: silences its start-up logging)
+
 from imgcls.serving.app import HTTP_SOURCE, SIMULATED_TIME_HEADER, create_app
 from imgcls.serving.budget import DecodeBudget, Overloaded
 from imgcls.serving.guards import TOKEN_ENV, TokenBucket, read_token

@@ -104,7 +104,7 @@ def _write_batch(predictor: "Predictor", records: list[dict], done: int) -> list
         return list(predictor.log.log_transactions(records))
     except Exception as exc:  # noqa: BLE001
         raise LogWriteError(
-            f"The transaction log {str(predictor.log.path)!r} could not be written "
+            f"The transaction log {predictor.log.where!r} could not be written "
             f"({type(exc).__name__}: {exc}); {done} earlier predictions are "
             "logged, this batch is not."
         ) from exc

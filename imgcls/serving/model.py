@@ -7,10 +7,16 @@ takes the current model once, at its start, and uses it to the end, so a
 request in flight finishes on the model it started with and its log row
 names that model. :meth:`ServedModel.hold` counts the requests using a model,
 so an old one is closed only once they are done.
+
+The model call is an :mod:`imgcls.runtimes` runtime (``runtime="keras"`` or
+``"openvino"``, the run's export, compiled in its latency mode): decoding,
+calibration and top-k stay here, the same whatever runs the model. Every
+logged row records the runtime as ``"<engine>-<precision>"`` (``"openvino-int8"``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -22,11 +28,14 @@ import numpy as np
 from imgcls.core import Workspace, calibrate
 from imgcls.core import top_k as rank_top_k  # `top_k` is also an argument name here
 from imgcls.runs import Run, load_run, version_label
+from imgcls.runtimes import ExportNotFoundError, load_runtime
 from imgcls.serving.batching import InferenceBatcher
 
-__all__ = ["RUNTIME", "ServedModel"]
+__all__ = ["RUNTIME", "ServedModel", "load_served"]
 
-#: The runtime a served model runs on (``imgcls.runtimes`` adds others later).
+_log = logging.getLogger("imgcls.serving")
+
+#: The default runtime of a served model (see :data:`imgcls.runtimes.RUNTIMES`).
 RUNTIME = "keras"
 
 
@@ -40,25 +49,36 @@ class ServedModel:
         batch_inference: Run the images of concurrent requests together from
             one inference thread (see :class:`~imgcls.serving.batching.InferenceBatcher`).
         max_batch: Largest batch formed.
+        runtime: ``"keras"`` (the run's model.keras) or ``"openvino"`` (the
+            run's OpenVINO export, see :func:`imgcls.runtimes.load_runtime`).
+        precision: For openvino, which export; None: the run's best.
 
     Attributes:
         run, run_id, classes, image_size, model_version, temperature (None for
-        a run without calibration), runtime, model.
+        a run without calibration), runtime (the engine: ``"keras"`` or
+        ``"openvino"``), precision, runtime_label (``"openvino-int8"``: what
+        logged rows record), model (the ``keras.Model``, loaded on first use).
+
+    Raises:
+        imgcls.runtimes.ExportNotFoundError: openvino was asked for and the
+            run has no export (the message names ``imgcls export``).
     """
 
     def __init__(self, workspace: Workspace, run: Run | str | os.PathLike, *,
                  model_version: str | None = None, batch_inference: bool = False,
-                 max_batch: int = 32) -> None:
+                 max_batch: int = 32, runtime: str = RUNTIME, precision: str | None = None) -> None:
         self.run = load_run(run, workspace=workspace)
         self.run_id = self.run.run_id
         self.classes = list(self.run.classes)
-        self.model = self.run.model
-        size = self.run.image_size
-        if size is None or None in size:
-            shape = self.model.input_shape
-            size = (int(shape[1]), int(shape[2]))
-        self.image_size = (int(size[0]), int(size[1]))
-        n_out = self.model.output_shape[-1]
+        # One request at a time on every core (latency mode); a static batch
+        # of one unless concurrent requests are batched together.
+        self._runtime = load_runtime(self.run, runtime, precision=precision, mode="latency",
+                                     batch_size=None if batch_inference or runtime == "keras" else 1)
+        self.runtime = self._runtime.name
+        self.precision = self._runtime.precision
+        self.runtime_label = self._runtime.label
+        self.image_size = self._runtime.input_size
+        n_out = self.model.output_shape[-1] if self.runtime == "keras" else len(self.classes)
         if n_out != len(self.classes):
             raise ValueError(
                 f"Run {self.run_id!r} has {len(self.classes)} classes but its model has "
@@ -66,32 +86,27 @@ class ServedModel:
             )
         self.model_version = model_version or version_label(workspace, self.run_id)
         self.temperature = self.run.temperature
-        self.runtime = RUNTIME
-        self._lock = threading.Lock()
+        self.fallback: str | None = None  # why another runtime than asked for serves (load_served)
         self._users = 0
         self._idle = threading.Condition()
-        # One traced graph for any batch size (Keras' predict_on_batch traces
-        # twice before it generalises the batch dimension), built now rather
-        # than on the first request.
-        import tensorflow as tf
-
-        model = self.model
-        self._forward = tf.function(
-            lambda x: model(x, training=False), autograph=False,
-            input_signature=[tf.TensorSpec([None, *self.image_size, 3], tf.float32)])
         self.batcher = InferenceBatcher(self.infer, max_batch=max_batch) if batch_inference else None
         self.infer(np.zeros((1, *self.image_size, 3), dtype=np.uint8))
 
     def __repr__(self) -> str:
         return (f"ServedModel(run={self.run_id!r}, version={self.model_version!r}, "
-                f"classes={len(self.classes)}, input={self.image_size}, T={self.temperature})")
+                f"classes={len(self.classes)}, input={self.image_size}, T={self.temperature}, "
+                f"runtime={self.runtime_label!r})")
+
+    @property
+    def model(self) -> Any:
+        """The run's ``keras.Model`` (loaded on first use; an openvino runtime does not need it)."""
+        return self.run.model
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Raw class probabilities (n, num_classes) for uint8 pixels (n, h, w, 3)."""
-        x = np.asarray(batch, dtype=np.float32)
-        with self._lock:  # Keras model objects are not documented thread-safe
-            probs = self._forward(x).numpy()
-        return np.asarray(probs, dtype=np.float64)
+        # The runtime serialises its calls (Keras model objects are not
+        # documented thread-safe; an OpenVINO request runs one call at a time).
+        return np.asarray(self._runtime.predict(batch), dtype=np.float64)
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:
         """Raw probabilities of one image (through the batcher when there is one)."""
@@ -130,9 +145,10 @@ class ServedModel:
         self.close()
 
     def close(self) -> None:
-        """Stop the inference thread (idempotent)."""
+        """Stop the inference thread and release the runtime (idempotent)."""
         if self.batcher is not None:
             self.batcher.close()
+        self._runtime.close()
 
     def info(self) -> dict[str, Any]:
         """What this model is: run id, version, classes, input size, temperature, runtime."""
@@ -149,4 +165,30 @@ class ServedModel:
             "created": None if created is None else created.isoformat(),
             "temperature": self.temperature,
             "runtime": self.runtime,
+            "precision": self.precision,
+            "runtime_label": self.runtime_label,
+            "runtime_fallback": self.fallback,
         }
+
+
+def load_served(workspace: Workspace, run: Run | str | os.PathLike, *, runtime: str = RUNTIME,
+                precision: str | None = None, batch_inference: bool = False, max_batch: int = 32) -> ServedModel:
+    """The :class:`ServedModel` a live reload swaps to: ``run`` on the runtime being served.
+
+    When the runtime is openvino and the new run has no export of it (of
+    ``precision``), the run is served on Keras instead, with a warning on the
+    ``imgcls.serving`` logger: the promoted run is served (as the deploy gate
+    measured it, since the gate uses an export only where one exists), never an
+    old one, and never silently: :meth:`ServedModel.info` says
+    ``runtime_fallback`` and every logged row records ``keras-f32``.
+    ``imgcls export RUN --runtime openvino`` and a restart (or the next
+    promotion) bring the faster runtime back.
+    """
+    try:
+        return ServedModel(workspace, run, runtime=runtime, precision=precision,
+                           batch_inference=batch_inference, max_batch=max_batch)
+    except ExportNotFoundError as exc:
+        _log.warning("serving run %s on keras instead of %s: %s", getattr(run, "run_id", run), runtime, exc)
+        served = ServedModel(workspace, run, batch_inference=batch_inference, max_batch=max_batch)
+        served.fallback = f"{runtime} asked for; {exc}"
+        return served

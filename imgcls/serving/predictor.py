@@ -34,7 +34,7 @@ from imgcls.serving.limits import (
     default_max_concurrent,
     default_max_decode_bytes,
 )
-from imgcls.serving.model import ServedModel
+from imgcls.serving.model import ServedModel, load_served
 from imgcls.serving.records import LogWriteError, RequestLog, as_utc, iso
 from imgcls.serving.reload import ProductionFollower
 from imgcls.serving.uploads import (
@@ -97,6 +97,11 @@ class Predictor:
         follow_production: Watch ``runs/production.json`` and swap to the run
             it names when it changes (see :mod:`imgcls.serving.reload`).
         reload_interval: Seconds between two looks at the pointer.
+        runtime: What runs the model: ``"keras"`` or ``"openvino"`` (the run's
+            export; a run without one raises an error naming ``imgcls export``).
+            A reload keeps the runtime; a newly promoted run without an export
+            is served on Keras with a warning (:func:`~imgcls.serving.model.load_served`).
+        precision: For openvino, which export (None: the run's best).
 
     Attributes:
         workspace, log, top_k, keep_inputs, max_bytes, max_pixels,
@@ -133,6 +138,8 @@ class Predictor:
         max_batch: int = 32,
         follow_production: bool = False,
         reload_interval: float = 1.0,
+        runtime: str = "keras",
+        precision: str | None = None,
     ) -> None:
         self.workspace = as_workspace(workspace)
         self.top_k = check_int(top_k, "top_k")
@@ -154,8 +161,10 @@ class Predictor:
         self._max_batch = check_int(max_batch, "max_batch")
         self._batch_inference = bool(batch_inference)
         reload_interval = check_number(reload_interval, "reload_interval", 0.0, low_open=True)
+        self._runtime, self._precision = runtime, precision
         self.served = ServedModel(self.workspace, run, model_version=model_version,
-                                  batch_inference=self._batch_inference, max_batch=self._max_batch)
+                                  batch_inference=self._batch_inference, max_batch=self._max_batch,
+                                  runtime=runtime, precision=precision)
         self._swap_lock = threading.Lock()
         self._tmp_dir = self.workspace.cache_dir / "serving-tmp"
         self._tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -207,8 +216,8 @@ class Predictor:
         target = load_run(run, workspace=self.workspace)
         if target.run_id == self.served.run_id:
             return False
-        new = ServedModel(self.workspace, target, batch_inference=self._batch_inference,
-                          max_batch=self._max_batch)
+        new = load_served(self.workspace, target, runtime=self._runtime, precision=self._precision,
+                          batch_inference=self._batch_inference, max_batch=self._max_batch)
         with self._swap_lock:
             old, self.served = self.served, new
         threading.Thread(target=old.close_when_idle, name="imgcls-retire-model", daemon=True).start()
@@ -235,7 +244,7 @@ class Predictor:
         return (
             f"Predictor(run={self.run_id!r}, version={self.model_version!r}, "
             f"classes={len(self.classes)}, input={self.image_size}, "
-            f"log={'off' if self.log is None else str(self.log.path)!r})"
+            f"log={'off' if self.log is None else self.log.where!r})"
         )
 
     def info(self) -> dict:

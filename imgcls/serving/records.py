@@ -84,6 +84,7 @@ class RequestLog:
             "failure": failure,
             "raw_score": raw_score,
             "temperature": model.temperature if top_k else None,
+            "runtime": getattr(model, "runtime_label", None),
         }
 
     def write(self, record: dict) -> int | None:
@@ -100,7 +101,7 @@ class RequestLog:
             return int(self.log.log_transaction(**record))
         except Exception as exc:  # noqa: BLE001 - any failed write fails the request
             raise LogWriteError(
-                f"The transaction log {str(self.log.path)!r} could not be written "
+                f"The transaction log {self.log.where!r} could not be written "
                 f"({type(exc).__name__}: {exc}). The request was not answered so that no "
                 "served prediction goes unrecorded; fix the log (disk space, permissions, "
                 "a lock held by another program) and retry."

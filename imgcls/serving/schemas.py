@@ -114,6 +114,9 @@ def api_models() -> SimpleNamespace:
         created: str | None
         temperature: float | None
         runtime: str
+        precision: str | None = None
+        runtime_label: str | None = None
+        runtime_fallback: str | None = None
         top_k: int
         logging: bool
         keep_inputs: bool

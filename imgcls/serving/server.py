@@ -31,6 +31,7 @@ from imgcls.serving.limits import (
     is_loopback,
 )
 from imgcls.serving.predictor import DEFAULT_TOP_K, Predictor
+from imgcls.translog import TransactionLog
 
 __all__ = ["serve", "start_server", "RunningServer", "check_exposure"]
 
@@ -68,8 +69,11 @@ def serve(
     rate_burst: int = DEFAULT_RATE_BURST,
     max_evaluation_bytes: int = DEFAULT_MAX_EVALUATION_BYTES,
     follow_production: bool | None = None,
+    runtime: str = "keras",
+    precision: str | None = None,
     log_level: str = "info",
     access_log: bool = False,
+    log_url: str | None = None,
 ) -> None:
     """Serve a run over HTTP until interrupted (Ctrl-C / SIGTERM).
 
@@ -99,9 +103,15 @@ def serve(
         follow_production: Swap to the run ``runs/production.json`` names
             when it changes (``promote``, ``rollback``); default: when ``run``
             is ``"production"``.
+        runtime, precision: What runs the model (``"keras"`` or ``"openvino"``,
+            the run's export) and which export; see :class:`Predictor`.
         log_level: uvicorn's log level.
         access_log: Also print uvicorn's access log (every request is in the
             transaction log anyway).
+        log_url: Where to log: ``postgresql://USER@HOST:PORT/DB`` (one log
+            that several serving processes and hosts write; every id is
+            committed before its response) or ``sqlite:///PATH``. Default:
+            the workspace's ``serving.sqlite``.
 
     Raises:
         ValueError: A non-loopback ``host`` without a token and without
@@ -115,19 +125,24 @@ def serve(
         rate_limit = None if is_loopback(host) else DEFAULT_RATE_LIMIT
     if follow_production is None:
         follow_production = isinstance(run, str) and run == "production"
-    predictor = Predictor(
-        workspace, run=run, top_k=top_k, keep_inputs=keep_inputs, max_bytes=max_bytes,
-        max_pixels=max_pixels, max_decode_bytes=max_decode_bytes, decode_memory=decode_memory,
-        max_concurrent=max_concurrent, queue_timeout=queue_timeout, source=HTTP_SOURCE,
-        model_version=model_version, group_commit=group_commit, batch_inference=batch_inference,
-        follow_production=follow_production)
+    log = True if log_url is None else TransactionLog(log_url)  # a URL's log: opened and closed here
     try:
-        app = create_app(predictor, allow_simulated=allow_simulated, token=token,
-                         rate_limit=rate_limit, rate_burst=rate_burst,
-                         max_evaluation_bytes=max_evaluation_bytes)
-        uvicorn.Server(_uvicorn_config(app, host, port, log_level, access_log)).run()
+        predictor = Predictor(
+            workspace, run=run, log=log, top_k=top_k, keep_inputs=keep_inputs, max_bytes=max_bytes,
+            max_pixels=max_pixels, max_decode_bytes=max_decode_bytes, decode_memory=decode_memory,
+            max_concurrent=max_concurrent, queue_timeout=queue_timeout, source=HTTP_SOURCE,
+            model_version=model_version, group_commit=group_commit, batch_inference=batch_inference,
+            follow_production=follow_production, runtime=runtime, precision=precision)
+        try:
+            app = create_app(predictor, allow_simulated=allow_simulated, token=token,
+                             rate_limit=rate_limit, rate_burst=rate_burst,
+                             max_evaluation_bytes=max_evaluation_bytes)
+            uvicorn.Server(_uvicorn_config(app, host, port, log_level, access_log)).run()
+        finally:
+            predictor.close()
     finally:
-        predictor.close()
+        if log is not True:
+            log.close()
 
 
 def check_exposure(host: str, *, token: str | None, insecure: bool) -> None:

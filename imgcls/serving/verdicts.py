@@ -93,10 +93,10 @@ def record_verdict(predictor: "Predictor", transaction_id: int, verdict: str, *,
     except ValueError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise LogWriteError(f"The log {str(log.path)!r} could not be read ({type(exc).__name__}: {exc}).") from exc
+        raise LogWriteError(f"The log {log.where!r} could not be read ({type(exc).__name__}: {exc}).") from exc
     if judged is None:
         raise UnknownTransactionError(
-            f"No transaction with id {transaction_id} in {str(log.path)!r}. Use an id "
+            f"No transaction with id {transaction_id} in {log.where!r}. Use an id "
             "returned by /predict (Predictor.predict).")
     new_class = check_bool(new_class, "new_class")
     true_class = check_true_class(true_class, new_class=new_class,
@@ -109,6 +109,6 @@ def record_verdict(predictor: "Predictor", transaction_id: int, verdict: str, *,
         raise
     except Exception as exc:  # noqa: BLE001
         raise LogWriteError(
-            f"The evaluation could not be written to {str(log.path)!r} "
+            f"The evaluation could not be written to {log.where!r} "
             f"({type(exc).__name__}: {exc})."
         ) from exc

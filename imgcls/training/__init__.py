@@ -1,5 +1,9 @@
 """Training until plateau, its callbacks and metrics, and the head-swap next generation (layer 4)."""
 
+from imgcls.core.quiet import start_tensorflow
+
+start_tensorflow()  # before any TensorFlow import below: loads it without its start-up lines on stderr
+
 from imgcls.training.callbacks import print_progress
 from imgcls.training.choose import choose_run
 from imgcls.training.data import prepare_training_data
@@ -23,6 +27,7 @@ from imgcls.training.options import (
     compile_model,
 )
 from imgcls.training.plots import plot_history
+from imgcls.training.state import WorkspaceState, workspace_state
 from imgcls.training.train import train
 
 __all__ = [
@@ -33,6 +38,8 @@ __all__ = [
     "DEFAULT_TOP_K",
     "train",
     "choose_run",
+    "WorkspaceState",
+    "workspace_state",
     "plot_history",
     "model_metrics",
     "labelled_scores",

@@ -135,6 +135,9 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         self.scalars = scalars
         self.session_start = session_start
         self.wall_before = float(state.get("wall_time_s", 0.0))
+        # CPU seconds of this process (all its threads) while training: the cost table's compute hours.
+        self.cpu_before = float(state.get("cpu_time_s", 0.0))
+        self.cpu_start = time.process_time()
         self._t0 = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -168,6 +171,7 @@ class _EpochCheckpoint(keras.callbacks.Callback):
             "history": history,
             "skipped": _skipped_records(self.skipped),
             "wall_time_s": round(self.wall_before + time.perf_counter() - self.session_start, 3),
+            "cpu_time_s": round(self.cpu_before + time.process_time() - self.cpu_start, 3),
         })
         write_json(self.ckpt / STATE_FILE, self.state)  # the commit point
         write_csv(self.folder / HISTORY_FILE, _order_history(pd.DataFrame(history)))

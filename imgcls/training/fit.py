@@ -154,6 +154,7 @@ def _fit_and_save(ws, folder: Path, config: dict, classes: list[str], snapshot: 
                                             batch_size=batch_size)
     config["calibration"] = fit_calibration(val_probs, val_labels, fitted_on="val") if len(val_labels) else None
     wall = checkpoint.wall_before + (time.perf_counter() - session_start)
+    cpu = checkpoint.cpu_before + (time.process_time() - checkpoint.cpu_start)
     epoch_times = history["epoch_time_s"].astype(float) if "epoch_time_s" in history else pd.Series(dtype=float)
     skipped_df = pd.DataFrame(_skipped_records(skipped), columns=SKIPPED_COLUMNS)
     sizes = snapshot.groupby("split").size()
@@ -169,6 +170,7 @@ def _fit_and_save(ws, folder: Path, config: dict, classes: list[str], snapshot: 
             "best_val_top_k_accuracy": _float(best_row.get("val_top_k_accuracy")),
             "train_accuracy_at_best": _float(best_row.get("accuracy")),
             "wall_time_s": round(wall, 3),
+            "cpu_time_s": round(cpu, 3),
             "mean_epoch_time_s": _float(epoch_times.mean()) if len(epoch_times) else None,
             "sessions": int(state["sessions"]),
             "resumed_at_epochs": list(state.get("resumed_at", [])),

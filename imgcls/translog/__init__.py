@@ -2,8 +2,12 @@
 
 * :mod:`~imgcls.translog.schema` — the tables, :data:`MIGRATIONS` and every SQL statement;
 * :mod:`~imgcls.translog.values` — times (:func:`to_utc_micros`) and the checks of a record's fields;
-* :mod:`~imgcls.translog.log` — :class:`TransactionLog`, the one reader and writer of ``serving.sqlite``
+* :mod:`~imgcls.translog.dialects` — where a log lives (``serving.sqlite``, ``sqlite:///...``,
+  ``postgresql://...``) and what differs between SQLite and PostgreSQL;
+* :mod:`~imgcls.translog.log` — :class:`TransactionLog`, the one reader and writer of the log
   (its query methods live in :mod:`~imgcls.translog.reads`);
+* :mod:`~imgcls.translog.transfer` — :func:`copy_log`: a whole log to another engine, checked
+  (``imgcls log migrate``);
 * :mod:`~imgcls.translog.retention` — :func:`purge`: the log and the stored inputs older than a date;
 * :mod:`~imgcls.translog.harvest` — :func:`harvest`: judged served images back into the library.
 """
@@ -22,6 +26,7 @@ from imgcls.translog.schema import (
     VERDICTS,
     Migration,
 )
+from imgcls.translog.transfer import copy_log, log_checksums
 from imgcls.translog.values import MAX_ID, UnknownTransactionError, to_utc_micros
 
 __all__ = [
@@ -43,4 +48,6 @@ __all__ = [
     "purge",
     "stored_inputs",
     "harvest",
+    "copy_log",
+    "log_checksums",
 ]

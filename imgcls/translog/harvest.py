@@ -53,6 +53,7 @@ def harvest(
     *,
     include_simulated: bool = False,
     dry_run: bool = False,
+    log_url: str | None = None,
 ) -> pd.DataFrame:
     """File kept, judged served inputs into the library, in one undoable batch.
 
@@ -60,6 +61,8 @@ def harvest(
         workspace: The workspace (its ``serving.sqlite``, ``served/`` and ``library/``).
         include_simulated: Also harvest demo traffic (left out by default).
         dry_run: Decide and report, move nothing.
+        log_url: The log, when it is not the workspace's ``serving.sqlite``
+            (``postgresql://...``); the stored inputs are still the workspace's.
 
     Returns:
         One row per judged transaction with a stored input
@@ -77,7 +80,7 @@ def harvest(
 
     ws = as_workspace(workspace)
     served_root = (ws.root / SERVED_DIR).resolve()
-    with TransactionLog(ws, create=False) as log:
+    with TransactionLog(ws if log_url is None else log_url, create=False) as log:
         judged = log.evaluated_transactions(
             include_simulated=include_simulated,
             columns=["transaction_id", "verdict", "true_class", "top1_class", "image_path",

@@ -1,10 +1,12 @@
 """The transaction log: every served prediction and every manual evaluation.
 
-One embedded SQLite file per workspace (``<workspace>/serving.sqlite``); its
-tables and migrations are described in :mod:`imgcls.translog.schema`, which
-holds every SQL statement this class runs, the checks of what goes in are
-in :mod:`imgcls.translog.values`, and the query methods in
-:mod:`imgcls.translog.reads`.
+By default one embedded SQLite file per workspace (``<workspace>/serving.sqlite``);
+or a PostgreSQL database (``postgresql://...``) that several serving processes
+and hosts write at once (:mod:`imgcls.translog.dialects`: targets, and what
+differs between the engines). Its tables and migrations are described in
+:mod:`imgcls.translog.schema`, which holds every SQL statement this class
+runs, the checks of what goes in are in :mod:`imgcls.translog.values`, and
+the query methods in :mod:`imgcls.translog.reads`.
 
 Durability. The file runs in WAL mode with a busy timeout, and every write
 method commits before it returns, so no transaction id is handed to a client
@@ -14,13 +16,18 @@ in WAL mode a commit is a ``write()`` of the WAL frames into the operating
 system, which keeps them when the process dies. Only a power cut or kernel
 crash can lose the last few commits (the database itself stays intact).
 Pass ``synchronous="FULL"`` to fsync the WAL on every commit and survive power
-loss too, at the price of one disk flush per commit.
+loss too, at the price of one disk flush per commit. On PostgreSQL a commit
+returns once the server has it (on disk too under the database's default
+``synchronous_commit = on``; see :mod:`imgcls.translog.dialects`): the death
+of a serving process, or of its host, loses no acknowledged id.
 
 Threads. One :class:`TransactionLog` owns one SQLite connection
 (``check_same_thread=False``) and serialises its use with a lock, so a server
 may share one log across worker threads. Separate processes open their own
 :class:`TransactionLog` on the same file; WAL lets readers run beside the
-single writer, and the busy timeout makes writers wait for each other.
+single writer, and the busy timeout makes writers wait for each other. On
+PostgreSQL writers run side by side (ids come from the table's identity
+sequence, so one process's ids need not be consecutive with another's).
 
 This module never imports TensorFlow: reading logs must be instant.
 """
@@ -29,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -39,8 +45,9 @@ import pandas as pd
 
 from imgcls.core.checks import check_choice, check_number
 from imgcls.core.clock import isoformat
-from imgcls.core.workspace import Workspace, as_workspace
+from imgcls.core.workspace import Workspace
 from imgcls.translog import schema as sql
+from imgcls.translog.dialects import Dialect, dialect_of, resolve_target
 from imgcls.translog.reads import LogReads
 from imgcls.translog.schema import MIGRATIONS, SCHEMA_VERSION
 from imgcls.translog.values import (
@@ -59,34 +66,30 @@ _T = TypeVar("_T")
 _SYNCHRONOUS = ("NORMAL", "FULL")
 
 
-def _resolve_path(target: Any) -> Path:
-    """The SQLite file a :class:`TransactionLog` target names."""
-    if isinstance(target, Workspace):
-        return target.serving_db
-    if isinstance(target, (str, os.PathLike)):
-        path = Path(os.fspath(target)).expanduser()
-        # A directory is a workspace root: its log is serving.sqlite inside.
-        return as_workspace(path, must_exist=False).serving_db if path.is_dir() else path
-    raise ValueError(
-        "`target` must be a Workspace, a workspace folder or a .sqlite file path. "
-        f"Received: {target!r}"
-    )
-
-
 class TransactionLog(LogReads):
     """The transaction and manual-evaluation store of one workspace.
 
     Args:
         target: Where the log is: a :class:`~imgcls.core.Workspace` (its
-            ``serving.sqlite``), a workspace folder, or the path of a SQLite
-            file (a log need not live in a workspace, e.g. for benchmarks).
+            ``serving.sqlite``), a workspace folder, the path of a SQLite
+            file (a log need not live in a workspace, e.g. for benchmarks),
+            or a URL: ``sqlite:///PATH`` or ``postgresql://USER@HOST:PORT/DB``
+            (an existing database; the tables are created in it).
         timeout: Seconds to wait for another writer's lock (SQLite busy
-            timeout) before failing with ``sqlite3.OperationalError``.
-        synchronous: ``"NORMAL"`` (default: commits survive a killed process)
-            or ``"FULL"`` (commits also survive power loss; one fsync each).
-        create: Create the file when it does not exist. With ``False`` a
-            missing file raises ``FileNotFoundError`` (readers such as
-            reports use this so they never leave an empty log behind).
+            timeout; PostgreSQL ``lock_timeout`` and connect timeout) before failing.
+        synchronous: ``"NORMAL"`` (default: commits survive a killed
+            process; on PostgreSQL the database's ``synchronous_commit``
+            decides the rest) or ``"FULL"`` (commits also survive power loss;
+            one fsync each; on PostgreSQL ``synchronous_commit = on``).
+        create: Create the log when it does not exist. With ``False`` a
+            missing file (or a database without the log's tables) raises
+            ``FileNotFoundError`` (readers such as reports use this so they
+            never leave an empty log behind).
+
+    Attributes:
+        path: The SQLite file (None on PostgreSQL).
+        url: The log's URL, password masked (``sqlite:///...`` or ``postgresql://...``).
+        engine: ``"sqlite"`` or ``"postgresql"``.
 
     Example:
         >>> with TransactionLog(ws) as log:
@@ -107,8 +110,11 @@ class TransactionLog(LogReads):
         if sync not in _SYNCHRONOUS:
             check_choice(synchronous, "synchronous", _SYNCHRONOUS)  # raises
         timeout = check_number(timeout, "timeout", 0, fix="give the seconds to wait for a lock")
-        self.path = _resolve_path(target)
-        if not self.path.is_file():
+        where = resolve_target(target)
+        self.path: Path | None = where.path
+        self.url: str = where.shown
+        self.engine: str = where.engine
+        if self.path is not None and not self.path.is_file():
             if not create:
                 raise FileNotFoundError(
                     f"No transaction log at {str(self.path)!r}. Serve some predictions "
@@ -117,25 +123,13 @@ class TransactionLog(LogReads):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.synchronous = sync
         self._lock = threading.RLock()
-        conn = sqlite3.connect(
-            str(self.path), timeout=timeout, isolation_level=None, check_same_thread=False
-        )
+        self._reopen = lambda: dialect_of(where, timeout=timeout, synchronous=sync)
+        self._conn: Dialect | None = self._reopen()
         try:
-            pragmas = sql.connection_pragmas(timeout_ms=int(timeout * 1000), synchronous=sync)
-            conn.execute(pragmas[0])  # the busy timeout first: switching to WAL may wait
-            mode = conn.execute(sql.JOURNAL_WAL).fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise OSError(
-                    f"Could not switch {str(self.path)!r} to WAL mode (got {mode!r}); the "
-                    "file system may not support it. Keep the workspace on a local disk."
-                )
-            for pragma in pragmas[1:]:
-                conn.execute(pragma)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn: sqlite3.Connection | None = conn
-        try:
+            if not create and self._stored_version(self._conn) == 0:
+                raise FileNotFoundError(
+                    f"No transaction log in {self.url} (no imgcls tables). Serve some predictions "
+                    "with --log-url, copy one there (imgcls log migrate), or pass create=True.")
             self._migrate()
         except BaseException:
             self.close()
@@ -157,29 +151,36 @@ class TransactionLog(LogReads):
 
     def __repr__(self) -> str:
         state = "closed" if self._conn is None else f"schema v{SCHEMA_VERSION}"
-        return f"TransactionLog({str(self.path)!r}, {state})"
+        return f"TransactionLog({self.where!r}, {state})"
+
+    @property
+    def where(self) -> str:
+        """Where the log is, for messages: the SQLite file, or the URL (password masked)."""
+        return self.url if self.path is None else str(self.path)
 
     @property
     def closed(self) -> bool:
         """True once :meth:`close` was called."""
         return self._conn is None
 
-    def _db(self) -> sqlite3.Connection:
+    def _db(self) -> Dialect:
         if self._conn is None:
-            raise ValueError(f"This TransactionLog ({str(self.path)!r}) is closed. Open a new one.")
+            raise ValueError(f"This TransactionLog ({self.where!r}) is closed. Open a new one.")
+        if self._conn.broken:  # a PostgreSQL server restarted or a network cut: the failed call
+            self._conn.close()  # raised; later ones reconnect (never a replay of a write)
+            self._conn = self._reopen()
         return self._conn
 
-    def _write(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``fn(conn)`` in one immediate write transaction; commit before returning."""
+    def _write(self, fn: Callable[[Dialect], _T], *, migrating: bool = False) -> _T:
+        """Run ``fn(conn)`` in one write transaction; commit before returning."""
         with self._lock:
             conn = self._db()
-            conn.execute(sql.BEGIN_WRITE)
+            conn.begin_write(migrating=migrating)
             try:
                 result = fn(conn)
-                conn.execute(sql.COMMIT)
+                conn.commit()
             except BaseException:
-                if conn.in_transaction:
-                    conn.execute(sql.ROLLBACK)
+                conn.rollback()
                 raise
             return result
 
@@ -188,15 +189,16 @@ class TransactionLog(LogReads):
             return self._db().execute(statement, params).fetchall()
 
     # --- schema ------------------------------------------------------------
-    def _stored_version(self, conn: sqlite3.Connection) -> int:
-        tables = {r[0] for r in conn.execute(sql.TABLE_NAMES)}
+    def _stored_version(self, conn: Dialect) -> int:
+        tables = conn.table_names()
         if "meta" not in tables:
-            foreign = tables - sql.ENGINE_TABLES
+            foreign = tables - conn.engine_tables
             if foreign:
+                what = "a SQLite file" if self.path is not None else "a PostgreSQL database"
                 raise ValueError(
-                    f"{str(self.path)!r} is a SQLite file but not an imgcls transaction log "
+                    f"{self.where!r} is {what} but not an imgcls transaction log "
                     f"(tables {sorted(foreign)}, no 'meta'). Point TransactionLog at the "
-                    "workspace (serving.sqlite) or a new file."
+                    "workspace (serving.sqlite), a new file or an empty database."
                 )
             return 0
         row = conn.execute(sql.SELECT_SCHEMA_VERSION).fetchone()
@@ -208,13 +210,13 @@ class TransactionLog(LogReads):
             version = self._stored_version(conn)
             if version > SCHEMA_VERSION:
                 raise ValueError(
-                    f"{str(self.path)!r} has schema version {version}, newer than this imgcls "
+                    f"{self.where!r} has schema version {version}, newer than this imgcls "
                     f"understands ({SCHEMA_VERSION}). Upgrade imgcls to read it."
                 )
             if version == SCHEMA_VERSION:
                 return
 
-            def apply(conn: sqlite3.Connection) -> None:
+            def apply(conn: Dialect) -> None:
                 current = self._stored_version(conn)  # re-read under the write lock
                 conn.execute(sql.CREATE_META)
                 for migration in MIGRATIONS[current:]:
@@ -226,15 +228,15 @@ class TransactionLog(LogReads):
                         json.dumps({"name": migration.name, "applied": stamp})))
                     conn.execute(sql.SET_META, ("schema_version", str(migration.version)))
 
-            self._write(apply)
+            self._write(apply, migrating=True)
 
     @property
     def schema_version(self) -> int:
-        """The schema version stored in the file (always :data:`SCHEMA_VERSION` once open)."""
+        """The schema version stored in the log (always :data:`SCHEMA_VERSION` once open)."""
         return int(self._query(sql.SELECT_SCHEMA_VERSION)[0][0])
 
     def migrations(self) -> pd.DataFrame:
-        """Migrations applied to this file: version, name, applied (UTC ISO time)."""
+        """Migrations applied to this log: version, name, applied (UTC ISO time)."""
         records = []
         for key, value in self._query(sql.SELECT_MIGRATIONS):
             info = json.loads(value)
@@ -262,6 +264,7 @@ class TransactionLog(LogReads):
         failure: str | None = None,
         raw_score: float | None = None,
         temperature: float | None = None,
+        runtime: str | None = None,
     ) -> int:
         """Record one served request; committed before the id is returned.
 
@@ -289,6 +292,8 @@ class TransactionLog(LogReads):
             raw_score: The top-1 score before calibration (default the
                 top-1 score of ``top_k``).
             temperature: The temperature applied to ``top_k`` (None for none).
+            runtime: What ran the model, ``"<engine>-<precision>"``
+                (``"keras-f32"``, ``"openvino-int8"``; None when unknown).
 
         Returns:
             The transaction id (int).
@@ -299,7 +304,7 @@ class TransactionLog(LogReads):
             "image_path": image_path, "status": status, "error": error,
             "simulated": simulated, "time": time, "endpoint": endpoint,
             "http_status": http_status, "failure": failure, "raw_score": raw_score,
-            "temperature": temperature,
+            "temperature": temperature, "runtime": runtime,
         }])[0]
 
     def log_transactions(self, records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> list[int]:
@@ -326,12 +331,11 @@ class TransactionLog(LogReads):
                     seen[0], seen[1] = row[2], row[0]
                 seen[2] = max(seen[2], row[0])
 
-        def insert(conn: sqlite3.Connection) -> list[int]:
-            conn.executemany(sql.INSERT_TX, rows)
-            last = conn.execute(sql.LAST_ID).fetchone()[0]
-            conn.executemany(sql.UPSERT_VERSION, [(v, *seen) for v, seen in versions.items()])
-            # AUTOINCREMENT inside one write transaction: consecutive ids.
-            return list(range(last - len(rows) + 1, last + 1))
+        def insert(conn: Dialect) -> list[int]:
+            ids = conn.insert_ids(sql.INSERT_TX, rows)
+            # sorted: concurrent PostgreSQL writers lock version rows in one order (no deadlock)
+            conn.executemany(sql.UPSERT_VERSION, [(v, *versions[v]) for v in sorted(versions)])
+            return ids
 
         return self._write(insert)
 
@@ -385,23 +389,21 @@ class TransactionLog(LogReads):
         if not rows:
             return []
 
-        def insert(conn: sqlite3.Connection) -> list[int]:
+        def insert(conn: Dialect) -> list[int]:
             found = self._judged(conn, sorted({row[0] for row in rows}))
             for i, (tid, _, _, verdict, true_class, *_) in enumerate(rows):
-                check_judgement(found, tid, verdict, true_class, log_path=self.path,
+                check_judgement(found, tid, verdict, true_class, log_path=self.where,
                                 at=f"Evaluation record {i}: " if len(rows) > 1 else "")
-            conn.executemany(sql.INSERT_EV, [
+            return conn.insert_ids(sql.INSERT_EV, [
                 (*row, tx_time, run_id, version, found[row[0]][1], score, tx_sim)
                 for row in rows
                 for (_, _, tx_time, run_id, version, score, tx_sim) in (found[row[0]],)
             ])
-            last = conn.execute(sql.LAST_ID).fetchone()[0]
-            return list(range(last - len(rows) + 1, last + 1))
 
         return self._write(insert)
 
     @staticmethod
-    def _judged(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple]:
+    def _judged(conn: Dialect, ids: list[int]) -> dict[int, tuple]:
         """id -> (status, top1_class, time_us, run_id, model_version, top1_score, simulated)."""
         found: dict[int, tuple] = {}
         for start in range(0, len(ids), sql.ID_CHUNK):
@@ -428,7 +430,7 @@ class TransactionLog(LogReads):
         """
         before_us = to_utc_micros(before, name="before")
 
-        def run(conn: sqlite3.Connection) -> dict[str, int]:
+        def run(conn: Dialect) -> dict[str, int]:
             counts = {"transactions": int(conn.execute(sql.COUNT_TX_BEFORE, (before_us,)).fetchone()[0]),
                       "evaluations": int(conn.execute(sql.COUNT_EV_BEFORE, (before_us,)).fetchone()[0])}
             if not dry_run:

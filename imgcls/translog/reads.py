@@ -55,7 +55,8 @@ class LogReads:
                 ``{"class", "score"}``, calibrated), top1_class, top1_score,
                 latency_ms, source, image_path, status, error, simulated,
                 endpoint, http_status (nullable), failure, raw_top1_score
-                (before calibration), temperature (NaN for none).
+                (before calibration), temperature (NaN for none), runtime
+                (``"openvino-int8"``...; None for rows logged before version 4).
 
         Returns:
             One row per transaction.

@@ -67,6 +67,7 @@ def purge(
     log: bool = True,
     inputs: bool = False,
     dry_run: bool = False,
+    log_url: str | None = None,
 ) -> dict[str, Any]:
     """Delete what was served before ``before``: log rows, stored inputs, or both.
 
@@ -78,6 +79,8 @@ def purge(
         log: Purge the transactions (and their evaluations) of the log.
         inputs: Purge the stored input files (``served/<day>/``).
         dry_run: Count only; change nothing and record nothing.
+        log_url: The log, when it is not the workspace's ``serving.sqlite``
+            (``postgresql://...`` or ``sqlite:///...``; see :class:`TransactionLog`).
 
     Returns:
         ``{"before": ISO time, "dry_run", "transactions", "evaluations",
@@ -94,9 +97,10 @@ def purge(
     result: dict[str, Any] = {"before": before_t.isoformat().replace("+00:00", "Z"),
                               "dry_run": bool(dry_run), "transactions": 0, "evaluations": 0,
                               "inputs": 0, "input_bytes": 0}
-    has_log = ws.serving_db.is_file()
+    where = ws if log_url is None else log_url
+    has_log = log_url is not None or ws.serving_db.is_file()
     if log and has_log:
-        with TransactionLog(ws) as tl:
+        with TransactionLog(where, create=False) as tl:
             result.update(tl.purge(before_t, dry_run=dry_run))
     if inputs:
         for day, folder in _day_folders(ws.root / SERVED_DIR):
@@ -109,6 +113,6 @@ def purge(
             if not dry_run:
                 shutil.rmtree(folder)
         if not dry_run and has_log:
-            with TransactionLog(ws) as tl:
+            with TransactionLog(where, create=False) as tl:
                 tl.record_purge(before_t, what="inputs", inputs=result["inputs"])
     return result

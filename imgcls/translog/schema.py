@@ -1,10 +1,11 @@
-"""The log's schema, its migrations and every SQL statement it runs (SQLite dialect).
+"""The log's schema, its migrations and every SQL statement it runs (written in SQLite's spelling).
 
 All SQL of :mod:`imgcls.translog` lives in this file: the tables, the
 migrations between schema versions, the statements that write, and the
 builders of the queries that read. :class:`~imgcls.translog.TransactionLog`
-only executes them, so a second engine (PostgreSQL behind the same API) is
-a second dialect of this file plus a connection, not a second log.
+only executes them; on PostgreSQL :mod:`imgcls.translog.dialects` rewrites
+them by a few fixed rules (placeholders, DDL types, index hints), so every
+migration here runs on both engines: write new ones in the same spelling.
 
 ``transactions`` (one row per request served)
     ``id`` INTEGER, assigned by SQLite (``AUTOINCREMENT``: increasing, never
@@ -27,7 +28,9 @@ a second dialect of this file plus a connection, not a second log.
     ``unauthorized``, ``rate_limited``, ``overloaded``, ...; NULL when ok),
     ``raw_top1_score`` (the top-1 score before calibration) and
     ``temperature`` (the temperature applied, NULL for none): ``top_k`` and
-    ``top1_score`` hold the calibrated scores the client got.
+    ``top1_score`` hold the calibrated scores the client got. Since version 4:
+    ``runtime``, what ran the model, ``"<engine>-<precision>"`` such as
+    ``"keras-f32"`` or ``"openvino-int8"`` (NULL for rows logged before).
 
 ``evaluations`` (one row per manual judgement of a served prediction)
     ``id``, ``transaction_id`` (foreign key), ``time_us``, ``reviewer``,
@@ -200,6 +203,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(4, "runtime: what ran the model (keras-f32, openvino-int8, ...)",
+              ("ALTER TABLE transactions ADD COLUMN runtime TEXT",)),
 )
 
 #: The schema version this code writes (the last migration).
@@ -229,6 +234,7 @@ TX_COLUMNS = {
     "failure": ("t.failure", "str"),
     "raw_top1_score": ("t.raw_top1_score", "float"),
     "temperature": ("t.temperature", "float"),
+    "runtime": ("t.runtime", "str"),
 }
 EV_COLUMNS = {
     "id": ("e.id", "int"),
@@ -272,25 +278,16 @@ VERSION_COLUMNS = (("model_version", "str"), ("run_id", "str"),
                    ("first_seen", "time"), ("last_seen", "time"))
 
 # --------------------------------------------------------------------------
-# the connection, transactions and bookkeeping
+# bookkeeping (connections and transactions: imgcls.translog.dialects)
 # --------------------------------------------------------------------------
-JOURNAL_WAL = "PRAGMA journal_mode = WAL"
-BEGIN_WRITE = "BEGIN IMMEDIATE"
-COMMIT = "COMMIT"
-ROLLBACK = "ROLLBACK"
-LAST_ID = "SELECT last_insert_rowid()"
-TABLE_NAMES = "SELECT name FROM sqlite_master WHERE type = 'table'"
-ENGINE_TABLES = frozenset({"sqlite_sequence"})  # tables the engine itself creates
 CREATE_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 SELECT_SCHEMA_VERSION = "SELECT value FROM meta WHERE key = 'schema_version'"
-SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+SET_META = ("INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
 SELECT_MIGRATIONS = "SELECT key, value FROM meta WHERE key LIKE 'migration.%' ORDER BY key"
-
-
-def connection_pragmas(*, timeout_ms: int, synchronous: str) -> list[str]:
-    """Statements run on every new connection, besides :data:`JOURNAL_WAL`."""
-    return [f"PRAGMA busy_timeout = {int(timeout_ms)}", f"PRAGMA synchronous = {synchronous}",
-            "PRAGMA foreign_keys = ON"]
+#: Every table a log holds, with the columns that order its rows (copies and checksums).
+LOG_TABLES = (("transactions", "id"), ("evaluations", "id"), ("model_versions", "model_version"),
+              ("purges", "id"))
 
 
 def migration_key(version: int) -> str:
@@ -305,8 +302,8 @@ def migration_key(version: int) -> str:
 INSERT_TX = (
     "INSERT INTO transactions (time_us, day, run_id, model_version, image_hash, top_k, "
     "top1_class, top1_score, latency_ms, source, image_path, status, error, simulated, "
-    "endpoint, http_status, failure, raw_top1_score, temperature) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "endpoint, http_status, failure, raw_top1_score, temperature, runtime) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 #: One evaluation row (:func:`imgcls.translog.values.evaluation_row`) plus the
 #: copy of what it judged (:func:`judged_transactions`).
@@ -320,9 +317,12 @@ INSERT_EV = (
 UPSERT_VERSION = (
     "INSERT INTO model_versions (model_version, run_id, first_seen_us, last_seen_us) "
     "VALUES (?, ?, ?, ?) ON CONFLICT (model_version) DO UPDATE SET "
-    "run_id = CASE WHEN excluded.first_seen_us < first_seen_us THEN excluded.run_id ELSE run_id END, "
-    "first_seen_us = MIN(first_seen_us, excluded.first_seen_us), "
-    "last_seen_us = MAX(last_seen_us, excluded.last_seen_us)"
+    "run_id = CASE WHEN excluded.first_seen_us < model_versions.first_seen_us "
+    "THEN excluded.run_id ELSE model_versions.run_id END, "
+    "first_seen_us = CASE WHEN excluded.first_seen_us < model_versions.first_seen_us "
+    "THEN excluded.first_seen_us ELSE model_versions.first_seen_us END, "
+    "last_seen_us = CASE WHEN excluded.last_seen_us > model_versions.last_seen_us "
+    "THEN excluded.last_seen_us ELSE model_versions.last_seen_us END"
 )
 
 
@@ -435,7 +435,7 @@ def usage_query(*, first_day: int | None, last_day: int | None,
     if not include_simulated:
         where.append("simulated = 0")
     sql = (
-        "SELECT day, model_version, COUNT(*), SUM(status = 'ok') "
+        "SELECT day, model_version, COUNT(*), SUM(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) "
         "FROM transactions INDEXED BY ix_transactions_usage"
         f"{_where(where)} GROUP BY day, model_version ORDER BY day, model_version"
     )

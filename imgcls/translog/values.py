@@ -53,7 +53,7 @@ _JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 TX_FIELDS = (
     "run_id", "top_k", "model_version", "image_hash", "latency_ms", "source",
     "image_path", "status", "error", "simulated", "time",
-    "endpoint", "http_status", "failure", "raw_score", "temperature",
+    "endpoint", "http_status", "failure", "raw_score", "temperature", "runtime",
 )
 _TX_FIELD_SET = frozenset(TX_FIELDS)
 #: The fields of an evaluation record (the arguments of log_evaluation).
@@ -360,6 +360,7 @@ def transaction_row(record: Mapping[str, Any], now: int) -> tuple:
         failure_of(status, error, record.get("failure")),
         raw,
         temperature,
+        opt_str(record.get("runtime"), "runtime"),
     )
 
 

@@ -12,6 +12,7 @@ decisions export in the one decisions schema of :mod:`imgcls.library.decisions`
 
 from __future__ import annotations
 
+import html
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -77,6 +78,36 @@ class DecisionBook:
     def counts(self) -> Counter:
         """Pending decisions per action."""
         return Counter(d["action"] for d in self._decisions.values())
+
+    def undecided(self, rows: pd.DataFrame) -> list[dict[str, Any]]:
+        """The rows (as dicts) of a results table whose image has no decision, pending or applied."""
+        return [r for r in rows.to_dict("records")
+                if r["path"] not in self._decisions and r["path"] not in self._applied]
+
+    def class_choices(self, results: pd.DataFrame, extra: Iterable[str] = ()) -> list[str]:
+        """Class names a tile offers: ``extra``, library folders, predicted classes, pending labels."""
+        names: set[str] = set(extra)
+        lib = self.library.workspace.library
+        if lib.is_dir():
+            with os.scandir(lib) as entries:
+                names.update(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+        for col in results.columns:
+            if col.startswith("top") and col.endswith("_class"):
+                names.update(str(v) for v in results[col].dropna().unique())
+        names.update(self.labels())
+        names.discard(UNKNOWN_CLASS)
+        names.discard("")
+        return sorted(names)
+
+    def pending_html(self, shown: frozenset[str] | set[str]) -> str:
+        """One line: pending decisions by action, and how many come from views other than ``shown``."""
+        counts = self.counts()
+        parts = [f"{counts[a]} {a}" for a in DECISION_ACTIONS if a in counts]
+        text = f"<b>{self.n_pending} pending</b>"
+        if parts:
+            text += " (" + ", ".join(parts) + ")"
+        elsewhere = self.n_outside(shown)
+        return text + (f" · {elsewhere} from other views" if elsewhere else "")
 
     def n_outside(self, paths: frozenset[str] | set[str]) -> int:
         """Pending decisions on images not in ``paths`` (taken in other views)."""
@@ -223,6 +254,22 @@ class DecisionBook:
         order = {a: i for i, a in enumerate(DECISION_ACTIONS)}
         g = g.sort_values(["action", "label"], key=lambda s: s.map(order) if s.name == "action" else s)
         return g[cols].reset_index(drop=True)
+
+    def summary_html(self, out: pd.DataFrame) -> str:
+        """What an apply did (the output of :meth:`apply`) as HTML: counts per class, failures listed."""
+        table = self.summary(out)
+        n_ok = int(table["applied"].sum())
+        n_err = int(table["errors"].sum())
+        head = f"<b>Applied {n_ok} decision{'s' if n_ok != 1 else ''}</b> in one step"
+        head += " (Undo reverts it)." if self.last_apply_moved else "."
+        body = table.to_html(index=False, border=0)
+        errs = ""
+        if n_err:
+            bad = out[out["error"].astype(bool)]
+            items = "".join(f"<li>{html.escape(Path(p).name)}: {html.escape(e)}</li>"
+                            for p, e in zip(bad["path"], bad["error"]))
+            errs = f'<div style="color:#c0392b">{n_err} failed (still pending):<ul>{items}</ul></div>'
+        return f"<div>{head}{body}{errs}</div>"
 
     def undo(self) -> tuple[list[Path], int]:
         """Revert the last :meth:`apply` (see :meth:`imgcls.ui.ReviewGrid.undo`).

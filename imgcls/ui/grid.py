@@ -11,21 +11,23 @@ rows and makes thumbnails for that page only (:class:`~imgcls.ui.ThumbnailCache`
 so a results table of thousands of rows costs nothing until it is shown. Per
 page: accept the rest, discard the rest, clear.
 
-Every control has a stable handle, so code (tests, headless notebooks) drives
-the widget exactly as a person would::
+Every control has a stable handle (``grid.tiles[0].accept_button.click()``,
+``grid.next_button.click()``...), so code drives the widget exactly as a
+person would; :meth:`ReviewGrid.decide` and :attr:`ReviewGrid.decisions` are
+the same as plain calls and data. Keys (:mod:`imgcls.ui.keys`; click the grid
+first): ``1``/``a`` first choice, ``2`` second, ``u`` unknown, ``d`` discard,
+``s`` skip, arrows tile, ``n``/``p`` page, Shift+A apply, Shift+Z undo; they
+never reach JupyterLab, and ``grid.keys.press("1")`` presses one from code.
 
-    grid = ReviewGrid(results, lib, page_size=24)
-    grid                                   # show it
-    grid.tiles[0].accept_button.click()    # accept the first choice
-    grid.tiles[1].label_input.value = "gazelle"   # a new class
-    grid.next_button.click()
-    grid.apply_button.click()              # one undoable batch
-    grid.undo_button.click()
+A scripted reviewer (e.g. one that knows hidden labels) never replaces a
+person's decisions: it gets its own grid over the same results and decides
+with :meth:`ReviewGrid.decide_with`, which leaves decided images alone::
 
-and :meth:`ReviewGrid.decide` / :attr:`ReviewGrid.decisions` are the same
-thing as plain calls and data. Tiles and buttons carry CSS classes
-(``imgcls-tile``, ``imgcls-accept``, ``imgcls-label-input``, ``imgcls-apply``,
-...) for browser tests. This module never imports TensorFlow.
+    bot = ReviewGrid(results, lib, title="scripted reviewer")
+    bot.decide_with(lambda row: ("label", truth[row["path"]]), scope="all")
+
+Tiles and buttons carry CSS classes (``imgcls-tile``, ``imgcls-accept``,
+``imgcls-current``, ``imgcls-next-bottom``...) for browser tests. No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -33,16 +35,17 @@ from __future__ import annotations
 import html
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from imgcls.core import UNKNOWN_CLASS, Workspace, check_int
-from imgcls.library import DECISION_ACTIONS, Library, validate_class_name
+from imgcls.core import Workspace, check_int
+from imgcls.library import Library, validate_class_name
 from imgcls.ui.decisions import DecisionBook
+from imgcls.ui.keys import GridKeys
+from imgcls.ui.paging import PageBar
 from imgcls.ui.thumbnails import ThumbnailCache
 from imgcls.ui.tile import TILE_CSS, ReviewTile, TileStyles, button
 
@@ -70,13 +73,21 @@ class ReviewGrid:
         thumb_size: Longest side of a thumbnail in pixels.
         class_names: Extra class names offered in each tile's class box
             (library folders and predicted classes are always offered).
+        title: What the table is (e.g. "Look-alikes of horse"), shown in the
+            grid's title. Default: ``results.attrs["filter"]`` when a filter
+            set it, else "Unnamed view".
 
     Attributes:
         library: The library decisions go to.
         book: The :class:`~imgcls.ui.DecisionBook` (pending and applied decisions).
         thumbnails: The :class:`ThumbnailCache`.
         tiles: The tiles of the current page (``tiles[i].accept_button`` ...).
+        keys: The keyboard (:class:`~imgcls.ui.keys.GridKeys`): ``keys.press("1")``,
+            ``keys.tile`` (the current tile).
         widget: The whole widget (displayed when the grid is shown).
+        pager, pager_bottom: The paging bars above and below the tiles
+            (``prev_button``, ``next_button``, ``page_label`` are the top one's).
+        title: The grid's title (``imgcls-grid-title``): the view's name and counts.
         prev_button, next_button, page_size_control, page_label,
         accept_page_button, discard_page_button, clear_page_button,
         pending_label, apply_button, undo_button, summary_html:
@@ -84,11 +95,8 @@ class ReviewGrid:
         last_render_seconds: Wall time of the last page render.
 
     Example:
-        >>> grid = ReviewGrid(look_alike(results, "horse"), lib, page_size=24)
-        >>> grid                                   # in a notebook
-        >>> grid.decide(path, "label", "zebra")    # or click in the grid
-        >>> grid.apply()                           # one undoable batch
-        >>> grid.undo()
+        >>> grid = ReviewGrid(look_alike(results, "horse"), lib, title="Look-alikes of horse")
+        >>> grid.decide(path, "label", "zebra"); grid.apply(); grid.undo()
     """
 
     def __init__(
@@ -99,6 +107,7 @@ class ReviewGrid:
         page_size: int = 24,
         thumb_size: int = 128,
         class_names: Iterable[str] | None = None,
+        title: str | None = None,
     ):
         import ipywidgets as w
 
@@ -112,14 +121,16 @@ class ReviewGrid:
         self._results = pd.DataFrame()
         self._shown: frozenset[str] = frozenset()  # paths of _results
         self._page = 0
+        self._title = ""
         self.class_names: list[str] = []
         self.last_render_seconds = 0.0
         self._quiet_size = False
 
         self.title = w.HTML(_dom_classes=("imgcls-grid-title",))
-        self.prev_button = button("prev", icon="arrow-left", css="imgcls-prev")
-        self.next_button = button("next", icon="arrow-right", css="imgcls-next")
-        self.page_label = w.HTML(_dom_classes=("imgcls-page",))
+        self.pager = PageBar(self.prev_page, self.next_page)
+        self.pager_bottom = PageBar(self.prev_page, self.next_page, where="bottom")
+        self.prev_button, self.next_button = self.pager.prev_button, self.pager.next_button
+        self.page_label = self.pager.label
         self.page_size_control = w.Dropdown(options=sorted({*PAGE_SIZES, self._page_size}),
                                             value=self._page_size, description="per page",
                                             layout=w.Layout(width="150px"))
@@ -135,8 +146,6 @@ class ReviewGrid:
         self.undo_button = button("Undo", icon="undo", css="imgcls-undo", tooltip="revert the last apply")
         self.summary_html = w.HTML(_dom_classes=("imgcls-summary",))
 
-        self.prev_button.on_click(lambda _: self.prev_page())
-        self.next_button.on_click(lambda _: self.next_page())
         self.page_size_control.observe(lambda change: self._set_page_size(change["new"]), names="value")
         self.accept_page_button.on_click(lambda _: self.decide_page("accept"))
         self.discard_page_button.on_click(lambda _: self.decide_page("discard"))
@@ -145,20 +154,22 @@ class ReviewGrid:
         self.undo_button.on_click(lambda _: self._guarded(self.undo))
 
         self.tiles: list[ReviewTile] = []
+        self.keys = GridKeys(self)
         self.tile_box = w.Box(layout=w.Layout(display="flex", flex_flow="row wrap", align_items="flex-start"),
                               _dom_classes=("imgcls-grid",))
         self.widget = w.VBox([
             w.HTML(TILE_CSS),
             self.title,
-            w.HBox([self.prev_button, self.page_label, self.next_button, self.page_size_control],
-                   layout=w.Layout(align_items="center")),
+            w.HBox([self.pager.widget, self.page_size_control], layout=w.Layout(align_items="center")),
             w.HBox([self.accept_page_button, self.discard_page_button, self.clear_page_button]),
             self.tile_box,
+            self.pager_bottom.widget,
             w.HBox([self.pending_label, self.apply_button, self.undo_button],
                    layout=w.Layout(align_items="center")),
             self.summary_html,
+            self.keys.widget,
         ], _dom_classes=("imgcls-review-grid",))
-        self.set_results(results)
+        self.set_results(results, title=title)
 
     # ------------------------------------------------------------ display
     def _repr_mimebundle_(self, **kwargs):
@@ -170,8 +181,8 @@ class ReviewGrid:
 
     def close(self) -> None:
         """Close every widget of the grid (it cannot be shown again)."""
-        for tile in self.tiles:
-            tile.close()
+        for part in (*self.tiles, self.pager, self.pager_bottom, self.keys):
+            part.close()
         self.widget.close()
 
     # ------------------------------------------------------------ results
@@ -180,12 +191,13 @@ class ReviewGrid:
         """The results table shown now."""
         return self._results
 
-    def set_results(self, results: pd.DataFrame, *, page: int = 0) -> None:
+    def set_results(self, results: pd.DataFrame, *, page: int = 0, title: str | None = None) -> None:
         """Show another results table (e.g. another filter); decisions are kept.
 
         Args:
             results: A results table (see the class arguments).
             page: Page to show (0-based; clipped to the last page).
+            title: What the table is, for the grid's title (see the class arguments).
         """
         if not isinstance(results, pd.DataFrame):
             raise ValueError(
@@ -202,6 +214,7 @@ class ReviewGrid:
         table["path"] = [os.path.abspath(os.fspath(p)) for p in table["path"]]
         table = table.drop_duplicates("path", keep="first").reset_index(drop=True)
         self._results = table
+        self._title = str(title or results.attrs.get("filter") or "Unnamed view")
         self._shown = frozenset(table["path"])
         self.book.remember(table)
         self._update_class_names()
@@ -209,18 +222,7 @@ class ReviewGrid:
         self._render()
 
     def _update_class_names(self) -> None:
-        names: set[str] = set(self._extra_classes)
-        lib = self.library.workspace.library
-        if lib.is_dir():
-            with os.scandir(lib) as entries:
-                names.update(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
-        for col in self._results.columns:
-            if col.startswith("top") and col.endswith("_class"):
-                names.update(str(v) for v in self._results[col].dropna().unique())
-        names.update(self.book.labels())
-        names.discard(UNKNOWN_CLASS)
-        names.discard("")
-        self.class_names = sorted(names)
+        self.class_names = self.book.class_choices(self._results, self._extra_classes)
 
     # ------------------------------------------------------------ pages
     @property
@@ -295,19 +297,9 @@ class ReviewGrid:
         start_time = time.perf_counter()
         start = self._page * self._page_size
         rows = self._results.iloc[start:start + self._page_size]
-        has = {c: c in rows.columns for c in ("hash", "turns", "relpath")}
         records = rows.to_dict("records")
-        bound: list[tuple[dict | None, bytes | None]] = []
-        for i in range(self._page_size):
-            if i >= len(records):
-                bound.append((None, None))
-                continue
-            rec = records[i]
-            digest = rec.get("hash") if has["hash"] else None
-            turns = rec.get("turns") if has["turns"] else 0
-            turns = 0 if turns is None or (isinstance(turns, float) and np.isnan(turns)) else int(turns)
-            bound.append((rec, self.thumbnails.get(rec["path"], digest=str(digest) if digest else None,
-                                                   turns=turns)))
+        bound = [(rec, self.thumbnails.for_row(rec)) for rec in records]
+        bound += [(None, None)] * (self._page_size - len(records))
         if len(self.tiles) != self._page_size:
             self._drop_tiles()
             if self._styles is None:
@@ -319,11 +311,12 @@ class ReviewGrid:
             for tile, (rec, thumb) in zip(self.tiles, bound):
                 tile.bind(rec, thumb)
         n = len(self._results)
-        self.page_label.value = f"page {self._page + 1} of {self.n_pages}"
-        self.prev_button.disabled = self._page == 0
-        self.next_button.disabled = self._page + 1 >= self.n_pages
+        for bar in (self.pager, self.pager_bottom):
+            bar.update(self._page, self.n_pages)
         shown = f"{start + 1}-{start + len(records)}" if records else "0"
-        self.title.value = f"<b>{n} images</b> in this view · showing {shown}"
+        self.title.value = (f'<span style="font-size:16px"><b>{html.escape(self._title)}</b></span> · '
+                            f"{n} images in this view · showing {shown}")
+        self.keys.reset()
         self._update_pending()
         self.last_render_seconds = time.perf_counter() - start_time
 
@@ -334,7 +327,8 @@ class ReviewGrid:
                 tile.refresh()
 
     # ------------------------------------------------------------ decisions
-    def decide(self, path: str | os.PathLike, action: str, label: str | None = None) -> dict[str, Any]:
+    def decide(self, path: str | os.PathLike, action: str, label: str | None = None, *,
+               overwrite: bool = True) -> dict[str, Any]:
         """Record a decision for one image (nothing moves until :meth:`apply`).
 
         Args:
@@ -345,6 +339,9 @@ class ReviewGrid:
             label: The class for ``"label"``; validated with
                 :func:`imgcls.library.validate_class_name`. ``"unknown"``
                 means the unknown folder.
+            overwrite: False keeps a decision already taken (pending or
+                applied) and returns it: for code that must never replace a
+                person's choice.
 
         Returns:
             The decision ``{"path", "action", "label"}``.
@@ -354,6 +351,11 @@ class ReviewGrid:
                 a path this grid never showed, or an image already moved by
                 an apply (undo it first).
         """
+        if not overwrite:
+            key = os.path.abspath(os.fspath(path))
+            taken = self.book.pending_for(key) or self.book.applied_for(key)
+            if taken is not None:
+                return {"path": key, "action": taken["action"], "label": taken.get("label")}
         decision = self.book.decide(path, action, label)
         if decision["label"] and decision["label"] not in self.class_names:
             self._update_class_names()
@@ -382,6 +384,36 @@ class ReviewGrid:
                 continue
             self.decide(path, action, label)
             n += 1
+        return n
+
+    def decide_with(self, rule: Callable[[dict[str, Any]], Any], *, scope: str = "page") -> int:
+        """Decide images by a rule, leaving every image that already has a decision alone.
+
+        For a scripted reviewer beside a person: running it after someone's
+        clicks changes nothing they did.
+
+        Args:
+            rule: Called with each undecided results row (a dict); returns an
+                action (``"accept"``, ``"unknown"``, ``"discard"``, ``"skip"``),
+                ``("label", class)``, or None to leave the image undecided.
+            scope: ``"page"`` (the current page) or ``"all"`` (every row shown).
+
+        Returns:
+            How many images were decided.
+
+        Raises:
+            ValueError: An unknown ``scope`` or an invalid decision (e.g. class name).
+        """
+        if scope not in ("page", "all"):
+            raise ValueError(f"`scope` must be 'page' or 'all'. Received: scope={scope!r}")
+        rows = self._results if scope == "all" else self._results[self._results["path"].isin(self.page_paths)]
+        n = 0
+        for row in self.book.undecided(rows):
+            choice = rule(row)
+            if choice is not None:
+                action, label = (choice, None) if isinstance(choice, str) else tuple(choice)
+                self.decide(row["path"], action, label, overwrite=False)
+                n += 1
         return n
 
     def clear(self, paths: Iterable[str | os.PathLike] | str | os.PathLike | None = None) -> int:
@@ -417,15 +449,7 @@ class ReviewGrid:
         return self.book.last_applied
 
     def _update_pending(self) -> None:
-        counts = self.book.counts()
-        parts = [f"{counts[a]} {a}" for a in DECISION_ACTIONS if a in counts]
-        elsewhere = self.book.n_outside(self._shown)
-        text = f"<b>{self.book.n_pending} pending</b>"
-        if parts:
-            text += " (" + ", ".join(parts) + ")"
-        if elsewhere:
-            text += f" · {elsewhere} from other views"
-        self.pending_label.value = text
+        self.pending_label.value = self.book.pending_html(self._shown)
         self.apply_button.disabled = not self.book.n_pending
         self.undo_button.disabled = not self.book.can_undo
 
@@ -455,7 +479,7 @@ class ReviewGrid:
         self._update_class_names()
         self._refresh_tiles()
         self._update_pending()
-        self.summary_html.value = self._summary_html(out)
+        self.summary_html.value = self.book.summary_html(out)
         return out
 
     def summary(self, applied: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -465,21 +489,6 @@ class ReviewGrid:
             applied: The output of :meth:`apply` (default: the last one).
         """
         return self.book.summary(applied)
-
-    def _summary_html(self, out: pd.DataFrame) -> str:
-        table = self.summary(out)
-        n_ok = int(table["applied"].sum())
-        n_err = int(table["errors"].sum())
-        head = f"<b>Applied {n_ok} decision{'s' if n_ok != 1 else ''}</b> in one step"
-        head += " (Undo reverts it)." if self.book.last_apply_moved else "."
-        body = table.to_html(index=False, border=0)
-        errs = ""
-        if n_err:
-            bad = out[out["error"].astype(bool)]
-            items = "".join(f"<li>{html.escape(Path(p).name)}: {html.escape(e)}</li>"
-                            for p, e in zip(bad["path"], bad["error"]))
-            errs = f'<div style="color:#c0392b">{n_err} failed (still pending):<ul>{items}</ul></div>'
-        return f"<div>{head}{body}{errs}</div>"
 
     def undo(self) -> list[Path]:
         """Revert the last :meth:`apply`: every image goes back where it was.

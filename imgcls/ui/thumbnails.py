@@ -77,6 +77,12 @@ class ThumbnailCache:
             digest = self._hashes[key] = file_hash(path)
         return digest
 
+    def for_row(self, row: dict) -> bytes:
+        """The thumbnail of a results row (a dict): its ``path``, with its ``hash`` and ``turns`` if present."""
+        digest, turns = row.get("hash"), row.get("turns")
+        turns = 0 if turns is None or (isinstance(turns, float) and turns != turns) else int(turns)
+        return self.get(row["path"], digest=str(digest) if digest else None, turns=turns)
+
     def get(self, path: str | os.PathLike, *, digest: str | None = None, turns: int = 0) -> bytes:
         """JPEG bytes of the thumbnail of ``path`` (made and cached if needed).
 

@@ -42,6 +42,14 @@ TILE_CSS = """
   text-overflow: ellipsis; }
 .imgcls-tile button { padding: 0 4px; font-size: 12px; }
 .imgcls-tile .imgcls-label-input input { font-size: 12px; }
+.imgcls-tile .imgcls-accept { font-weight: 700; border: 2px solid #2e8b57; }
+.imgcls-tile .imgcls-second { font-style: italic; color: #555555; background: #ffffff;
+  border: 1px dashed #8c8c8c; }
+.imgcls-tile .imgcls-second.mod-success { color: #ffffff; }
+.imgcls-tile.imgcls-current { box-shadow: 0 0 0 3px #0173b2; }
+.imgcls-review-grid:focus, .imgcls-review-grid:focus-within { outline: 2px solid #0173b2; outline-offset: 2px; }
+.imgcls-keys-help, .imgcls-keys-help .widget-html-content { font-size: 12px; color: #555555; }
+.imgcls-keys-help kbd { border: 1px solid #bbbbbb; border-radius: 3px; padding: 0 3px; background: #f4f4f4; }
 </style>
 """
 
@@ -125,8 +133,10 @@ class ReviewTile:
         skip_button: Leave the image where it is (``imgcls-skip``).
         box: The tile's container (``imgcls-tile``; ``imgcls-state-<action>``
             while decided, ``imgcls-state-applied`` once applied,
-            ``imgcls-state-unused`` when a short page leaves it empty).
+            ``imgcls-state-unused`` when a short page leaves it empty;
+            ``imgcls-current`` while it is the keyboard's current tile).
         path: The bound row's path (None when the tile is unused).
+        current: Whether it is the keyboard's current tile.
     """
 
     _WIDGETS = ("image", "caption", "prediction", "accept_button", "second_button", "label_input",
@@ -140,6 +150,7 @@ class ReviewTile:
         self.index = index
         self.path: str | None = row["path"] if row else None
         self.row: dict[str, Any] | None = row
+        self.current = False
         self._binding = False
         # Every widget is created with its final state for this row: one
         # message per widget to the front end, none after.
@@ -150,28 +161,28 @@ class ReviewTile:
                               **view["caption"])
         self.prediction = w.HTML(layout=sh.html, style=sh.html_style, _dom_classes=("imgcls-prediction",),
                                  **view["prediction"])
-        self.accept_button = button(tooltip="accept the first choice", css="imgcls-accept",
+        self.accept_button = button(tooltip="accept the first choice (key 1 or a)", css="imgcls-accept",
                                     layout=sh.half, style=bs, **view["accept_button"])
-        self.second_button = button(tooltip="accept the second choice", css="imgcls-second",
+        self.second_button = button(tooltip="accept the second choice (key 2)", css="imgcls-second",
                                     layout=sh.half, style=bs, **view["second_button"])
         self.label_input = w.Combobox(placeholder="other class…", ensure_option=False, continuous_update=False,
                                       layout=sh.combo, style=sh.combo_style,
                                       _dom_classes=("imgcls-label-input",), **view["label_input"])
-        self.unknown_button = button("unknown", tooltip="send to library/unknown/", css="imgcls-unknown",
+        self.unknown_button = button("unknown", tooltip="send to library/unknown/ (key u)", css="imgcls-unknown",
                                      layout=sh.wide, style=bs, **view["unknown_button"])
-        self.discard_button = button("discard", tooltip="discard to trash/", css="imgcls-discard",
+        self.discard_button = button("discard", tooltip="discard to trash/ (key d)", css="imgcls-discard",
                                      layout=sh.third, style=bs, **view["discard_button"])
-        self.skip_button = button("skip", tooltip="leave it where it is", css="imgcls-skip",
+        self.skip_button = button("skip", tooltip="leave it where it is (key s)", css="imgcls-skip",
                                   layout=sh.narrow, style=bs, **view["skip_button"])
         self.status = w.HTML(layout=sh.html, style=sh.html_style, _dom_classes=("imgcls-status",),
                              **view["status"])
         self.error = w.HTML(layout=sh.html, style=sh.html_style, _dom_classes=("imgcls-error",),
                             **view["error"])
-        self.accept_button.on_click(lambda _: self._decide("accept"))
-        self.second_button.on_click(lambda _: self._decide("second"))
-        self.unknown_button.on_click(lambda _: self._decide("unknown"))
-        self.discard_button.on_click(lambda _: self._decide("discard"))
-        self.skip_button.on_click(lambda _: self._decide("skip"))
+        self.accept_button.on_click(lambda _: self.click("accept"))
+        self.second_button.on_click(lambda _: self.click("second"))
+        self.unknown_button.on_click(lambda _: self.click("unknown"))
+        self.discard_button.on_click(lambda _: self.click("discard"))
+        self.skip_button.on_click(lambda _: self.click("skip"))
         self.label_input.observe(self._typed, names="value")
         self.box = w.Box([getattr(self, name) for name in self._WIDGETS], layout=sh.tile,
                          _dom_classes=self._classes(view["state"]))
@@ -189,13 +200,28 @@ class ReviewTile:
         self.box.close()
 
     # -- user actions ---------------------------------------------------------
-    def _decide(self, action: str) -> None:
+    def click(self, action: str) -> bool:
+        """What a click on one of the five decision buttons does (a key press does the same).
+
+        Args:
+            action: ``"accept"``, ``"second"``, ``"unknown"``, ``"discard"`` or ``"skip"``.
+
+        Returns:
+            Whether the decision was taken (else the tile shows why); when
+            it was, the next tile becomes the keyboard's current tile.
+        """
+        ok = self._decide(action)
+        if ok:
+            self._grid.keys.decided(self)
+        return ok
+
+    def _decide(self, action: str) -> bool:
         if self.path is None:
-            return
+            return False
         self.error.value = ""
         try:
             if action == "second":
-                label = (self.row or {}).get("top2_class")
+                label = _choice(self.row or {}, "top2_class")
                 if not label:
                     raise ValueError("This image has no second choice.")
                 self._grid.decide(self.path, "label", label)
@@ -203,6 +229,8 @@ class ReviewTile:
                 self._grid.decide(self.path, action)
         except ValueError as exc:
             self.show_error(str(exc))
+            return False
+        return True
 
     def _typed(self, change: dict) -> None:
         if self._binding or self.path is None:
@@ -239,14 +267,14 @@ class ReviewTile:
             name = html.escape(str(row.get("relpath") or Path(row["path"]).name))
             view["caption"]["value"] = (f'<div class="imgcls-filename" title="{html.escape(row["path"])}">'
                                         f"{name}</div>")
-            top1, top2 = row.get("top1_class"), row.get("top2_class")
+            top1, top2 = row.get("top1_class"), _choice(row, "top2_class")
             lines = [f"<b>{html.escape(str(top1))}</b> {_confidence_html(row)}"]
             if top2:
                 lines.append(f'<span style="color:#666">{html.escape(str(top2))} '
                              f"{_pct(row.get('top2_score'))}</span>")
             view["prediction"]["value"] = '<div style="font-size:12px">' + "<br>".join(lines) + "</div>"
             view["accept_button"].update(description=str(top1), icon="check")
-            view["second_button"].update(description=str(top2) if top2 else "—", icon="check" if top2 else "")
+            view["second_button"].update(description=f"or {top2}" if top2 else "—")
             view["error"]["value"] = ""
         decision = grid.book.pending_for(row["path"])
         applied = grid.book.applied_for(row["path"])
@@ -266,7 +294,7 @@ class ReviewTile:
         view["state"] = action
         if action == "label" and label == row.get("top1_class"):
             view["accept_button"]["button_style"] = "success"
-        elif action == "label" and label == row.get("top2_class"):
+        elif action == "label" and label == _choice(row, "top2_class"):
             view["second_button"]["button_style"] = "success"
         elif action == "label":
             view["label_input"]["value"] = label
@@ -285,11 +313,21 @@ class ReviewTile:
                     with widget.hold_sync():
                         for key, value in traits.items():
                             setattr(widget, key, value)
-            classes = self._classes(view["state"])
-            if tuple(self.box._dom_classes) != classes:
-                self.box._dom_classes = classes
+            self._set_classes(view["state"])
         finally:
             self._binding = was_binding
+
+    def _set_classes(self, state: str) -> None:
+        classes = self._classes(state) + (("imgcls-current",) if self.current else ())
+        if tuple(self.box._dom_classes) != classes:
+            self.box._dom_classes = classes
+
+    def mark_current(self, current: bool) -> None:
+        """Highlight the tile as the one the keyboard acts on (CSS class ``imgcls-current``), or not."""
+        self.current = bool(current)
+        state = next((c[len("imgcls-state-"):] for c in self.box._dom_classes
+                      if c.startswith("imgcls-state-")), "")
+        self._set_classes(state)
 
     def bind(self, row: dict[str, Any] | None, thumbnail: bytes | None) -> None:
         """Show ``row`` (a results row as a dict) or leave the tile unused (None)."""
@@ -300,6 +338,12 @@ class ReviewTile:
         """Show the current decision (or applied state) of the bound image."""
         if self.path is not None:
             self._show(self._view(self.row, None, with_row=False))
+
+
+def _choice(row: dict[str, Any], column: str) -> str | None:
+    """A class column of a results row; None when missing, empty or NaN (no such choice)."""
+    value = row.get(column)
+    return None if value is None or value != value or value == "" else str(value)
 
 
 def _confidence_html(row: dict[str, Any]) -> str:
