@@ -126,9 +126,10 @@ candidates.groupby(["choice", "candidate"])["candidate_score"].describe()
 # The grid below is yours. A scripted reviewer (who here knows the hidden labels) works on a grid
 # object of its own, so it never overwrites your decisions: it pages through the candidates looking
 # for the targets only: a right first or second choice is accepted with the tile's buttons, a target
-# predicted as something else is corrected in the tile's class box, anything else is skipped.
-# Without hidden labels (your own workspace), it accepts only target predictions scoring at least
-# `ACCEPT_SCORE`.
+# predicted as something else is corrected in the tile's class box, anything else is skipped. It
+# stops at the end of the page where every target has the images it lacked (the pool holds many more
+# candidates; a person goes on as long as it pays). Without hidden labels (your own workspace), it
+# accepts only target predictions scoring at least `ACCEPT_SCORE`.
 
 # %%
 from IPython.display import HTML
@@ -139,6 +140,7 @@ grid
 
 # %%
 reviewer = ReviewGrid(candidates, lib, page_size=PAGE_SIZE)
+short_by = dict(zip(counts_before["label"], CUTOFF - counts_before["n"]))
 for page in range(reviewer.n_pages):
     for tile in reviewer.visible_tiles:
         true_label = tile.row.get("true_label", "")
@@ -153,7 +155,11 @@ for page in range(reviewer.n_pages):
             tile.second_button.click()
         else:
             tile.label_input.value = true_label
+    filed = reviewer.decisions.loc[reviewer.decisions["action"] == "label", "label"].value_counts()
+    if all(filed.get(t, 0) >= short_by.get(t, 0) for t in targets):
+        break   # every target has the images it lacked: the rest of the candidates can wait
     reviewer.next_button.click()
+print(f"reviewed {page + 1} of {reviewer.n_pages} pages")
 display(HTML(reviewer.pending_label.value))
 reviewer.decisions.groupby(["action", "label"], dropna=False).size().rename("images")
 

@@ -205,7 +205,7 @@ def test_05_bulk_identification(workspaces, path):
     assert "images identified" in text and "library restored exactly: True" in text
     assert "'unmatched': 0}" in text  # every identified pool image got its hidden label
     assert "Invalid class name" in html and "Applied" in html and "Undone" in html
-    assert "first choice" in text
+    assert "Name: decisions" in text  # the reviewer's decisions by kind (first, second choice, typed)
     filed = [line for line in text.splitlines() if "images filed into a class" in line]
     assert filed and filed[0].split()[0] != "0" and ", 0 wrong against the hidden labels" in filed[0], filed
     assert _images(nb) >= 3  # precision, look-alike chart, lowest scores
