@@ -15,7 +15,8 @@ def test_fresh_sample(zoo_sample, monkeypatch):
     assert os.path.isabs(state.root) and state.is_sample
     assert state.classes == Library(zoo_sample).classes() and "zebra" not in state.classes
     assert state.benchmark_fixed and state.benchmark_images > 0  # the sample fixes it when it is built
-    assert not state.has_production and state.production_generation is None and state.next_generation == 0
+    assert not state.has_production and state.production_generation is None
+    assert state.next_generation == 1  # generations count from 1 (the first, from scratch), as runs record them
     assert state.runs == 0 and state.kept_runs == [] and state.new_classes == []
     text = state.describe()
     assert "the zoo sample" in text and "no production model yet" in text and "benchmark set fixed" in text
