@@ -23,6 +23,14 @@ from imgcls.translog.values import transaction_id as _checked_id
 __all__: list[str] = []
 
 
+def _day_numbers(first_day: Any, last_day: Any) -> dict[str, int | None]:
+    """The inclusive UTC day range of the per-day queries, as day numbers (None: open)."""
+    first = optional_micros(first_day, "first_day")
+    last = optional_micros(last_day, "last_day")
+    return {"first_day": None if first is None else first // US_PER_DAY,
+            "last_day": None if last is None else last // US_PER_DAY}
+
+
 class LogReads:
     """The query methods of a transaction log (mixed into :class:`~imgcls.translog.TransactionLog`).
 
@@ -158,12 +166,8 @@ class LogReads:
             DataFrame [day (UTC midnight), model_version, requests, ok,
             failed], ordered by day then version.
         """
-        first = optional_micros(first_day, "first_day")
-        last = optional_micros(last_day, "last_day")
-        statement, params, spec = sql.usage_query(
-            first_day=None if first is None else first // US_PER_DAY,
-            last_day=None if last is None else last // US_PER_DAY,
-            include_simulated=include_simulated)
+        statement, params, spec = sql.usage_query(**_day_numbers(first_day, last_day),
+                                                include_simulated=include_simulated)
         df = frame(self._query(statement, params), spec)
         df["day"] = pd.to_datetime(df["day"].to_numpy() * US_PER_DAY, unit="us", utc=True)
         df["failed"] = df["requests"] - df["ok"]
@@ -183,12 +187,8 @@ class LogReads:
             DataFrame [day (UTC midnight), endpoint, failure, http_status
             (nullable: calls from Python have none), requests].
         """
-        first = optional_micros(first_day, "first_day")
-        last = optional_micros(last_day, "last_day")
-        statement, params, spec = sql.failures_query(
-            first_day=None if first is None else first // US_PER_DAY,
-            last_day=None if last is None else last // US_PER_DAY,
-            include_simulated=include_simulated)
+        statement, params, spec = sql.failures_query(**_day_numbers(first_day, last_day),
+                                                include_simulated=include_simulated)
         df = frame(self._query(statement, params), spec)
         df["day"] = pd.to_datetime(df["day"].to_numpy() * US_PER_DAY, unit="us", utc=True)
         return df

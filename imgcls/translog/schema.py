@@ -370,6 +370,21 @@ def _where(where: list[str]) -> str:
     return " WHERE " + " AND ".join(where) if where else ""
 
 
+def _day_filters(where: list[str], first_day: int | None, last_day: int | None,
+                 include_simulated: bool) -> list[Any]:
+    """Append the day-range and demo-traffic conditions of the per-day queries; returns their params."""
+    params: list[Any] = []
+    if first_day is not None:
+        where.append("day >= ?")
+        params.append(first_day)
+    if last_day is not None:
+        where.append("day <= ?")
+        params.append(last_day)
+    if not include_simulated:
+        where.append("simulated = 0")
+    return params
+
+
 def transactions_query(columns: Sequence[str] | None, *, since_us: int | None, until_us: int | None,
                        run_id: str | None, model_version: str | None,
                        include_simulated: bool) -> tuple[str, list[Any], Spec]:
@@ -425,15 +440,7 @@ def usage_query(*, first_day: int | None, last_day: int | None,
                 include_simulated: bool) -> tuple[str, list[Any], Spec]:
     """Requests and ok requests per day number and version (an index-only scan)."""
     where: list[str] = []
-    params: list[Any] = []
-    if first_day is not None:
-        where.append("day >= ?")
-        params.append(first_day)
-    if last_day is not None:
-        where.append("day <= ?")
-        params.append(last_day)
-    if not include_simulated:
-        where.append("simulated = 0")
+    params = _day_filters(where, first_day, last_day, include_simulated)
     sql = (
         "SELECT day, model_version, COUNT(*), SUM(CASE WHEN status = 'ok' THEN 1 ELSE 0 END) "
         "FROM transactions INDEXED BY ix_transactions_usage"
@@ -457,15 +464,7 @@ def failures_query(*, first_day: int | None, last_day: int | None,
                    include_simulated: bool) -> tuple[str, list[Any], Spec]:
     """Failed requests per day, endpoint, failure kind and HTTP status (the partial index)."""
     where = ["status = 'failed'"]
-    params: list[Any] = []
-    if first_day is not None:
-        where.append("day >= ?")
-        params.append(first_day)
-    if last_day is not None:
-        where.append("day <= ?")
-        params.append(last_day)
-    if not include_simulated:
-        where.append("simulated = 0")
+    params = _day_filters(where, first_day, last_day, include_simulated)
     sql = (
         "SELECT day, endpoint, COALESCE(failure, 'error'), http_status, COUNT(*) FROM transactions"
         f"{_where(where)} GROUP BY day, endpoint, COALESCE(failure, 'error'), http_status "
