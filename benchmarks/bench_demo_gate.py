@@ -65,11 +65,11 @@ def main() -> None:
         ws = root / f"seed-{seed}"
         out = run_demo(ws, seed=seed, verbose=0, **SETTINGS)
         gates = out["gates"]
-        gen1 = next((g for g in gates if g["run_id"] == out["generation_1"]), None)
+        gen1 = next((g for g in gates if g["run_id"] == out["head_swap_run"]), None)
         runs.append({
             "seed": seed,
-            "generation_0": out["generation_0"],
-            "generation_1": out["generation_1"],
+            "generation_0": out["scratch_run"],
+            "generation_1": out["head_swap_run"],
             "generation_1_accepted": bool(gen1 and gen1["accepted"] and gen1.get("override") is None),
             "served_runs": out["served_runs"],
             "pair": _pair(gen1) if gen1 else None,

@@ -1,4 +1,4 @@
-"""Benchmark: head-swap fine-tuning vs training from scratch (generation 1 of the zoo sample).
+"""Benchmark: head-swap fine-tuning vs training from scratch (generation 2 of the zoo sample).
 
 Claim (the write-up): a model whose output layer is swapped for a fresh one
 and trained further reaches the from-scratch run's best validation accuracy

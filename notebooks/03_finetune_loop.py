@@ -29,7 +29,7 @@
 # **deploy gate**, which decides from its paired test on the fixed benchmark set.
 #
 # The notebook reads where the workspace stands first and says what it will do: on the README's
-# path (`make demo` trained generations 0 and 1 and did the first labelling round) it starts from
+# path (`make demo` trained generations 1 and 2 and did the first labelling round) it starts from
 # production and runs a later labelling round; on a fresh sample it starts at the first generation.
 
 # %% tags=["parameters"]
@@ -40,8 +40,8 @@ SAMPLE_POOL_SIZE = 3000
 CUTOFF = 40
 MODEL = "mini_inception"            # the first generation, when one is trained here; full size: "inception_v4"
 IMAGE_SIZE = 64                     # full size: 299
-MAX_EPOCHS = 60                     # full size: 150
-PATIENCE = 6                        # full size: 10
+MAX_EPOCHS = 40                     # full size: 150 (room for the from-scratch control to plateau)
+PATIENCE = 5                        # full size: 10
 SEED = 0
 CONTROL_SEED = 1                    # the from-scratch control's own seed (never the parent's)
 LABELLING = {"zebra": 60, "sheep": 20, "giraffe": 20}        # the sample's first labelling round
@@ -143,6 +143,7 @@ arms = pd.DataFrame([{"arm": name, "run": r.run_id, "parent": r.parent or "(rand
                       "train images": r.metrics["data"]["n_train"], "classes": r.num_classes,
                       "epochs": r.metrics["training"]["epochs_trained"],
                       "epochs to plateau": r.metrics["training"]["epochs_to_plateau"],
+                      "plateau reached": bool(r.metrics["training"].get("stopped_early")),
                       "best val accuracy": r.metrics["training"]["best_val_accuracy"],
                       "test accuracy": r.metrics["test"]["accuracy"],
                       "benchmark accuracy": r.metrics["benchmark"]["accuracy"],
@@ -151,6 +152,10 @@ arms = pd.DataFrame([{"arm": name, "run": r.run_id, "parent": r.parent or "(rand
 display(arms)
 print(f"control arm: {scratch.run_id}, from random weights (seed {CONTROL_SEED}) on the same "
       f"{arms['train images'][2]} training images as the head swap; the parent trained on {arms['train images'][0]}")
+capped = arms.loc[~arms["plateau reached"] & (arms["arm"] != "parent"), "arm"].tolist()
+if capped:
+    print(f"Stopped at MAX_EPOCHS={MAX_EPOCHS} before a plateau: {', '.join(capped)}; its epoch count is a floor, "
+          "not the epochs it needs (raise MAX_EPOCHS to compare plateaus).")
 
 # %%
 plot_learning_curves({"head swap": gen1, "from scratch": scratch}, workspace=ws)

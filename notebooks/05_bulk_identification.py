@@ -200,7 +200,7 @@ by_entropy[["relpath", "top1_class", "top1_score", "entropy", "true_label"]].hea
 # %%
 from imgcls.ui import ReviewGrid
 
-rows = look if len(look) else results
+rows = look if len(look) else by_margin     # the look-alike filter; else the most uncertain first
 grid = ReviewGrid(rows, lib, page_size=PAGE_SIZE)
 grid
 

@@ -75,3 +75,27 @@ def test_filters_combine():
     assert names(out) == ["c", "e", "a", "f"]
     assert list(out.index) == list(range(len(out)))
     assert t.equals(results_table())  # inputs are never modified
+
+
+def test_each_filter_names_its_view_for_the_grid_title():
+    t = results_table()
+    counts = pd.DataFrame({"label": ["antelope", "cow", "zebra"], "n": [90, 38, 36], "staged": [0, 0, 36]})
+    assert bulk.low_count_classes(t, counts, below=40).attrs["filter"] == (
+        "Low count: predicted as a class with fewer than 40 library images (2 classes), smallest class first")
+    assert bulk.staged_classes(t, counts).attrs["filter"].startswith(
+        "Staged: predicted as a class whose library images are at least 50% staged")
+    assert bulk.look_alike(t, ["antelope", "cow"], min_score=0.3, max_score=0.7).attrs["filter"] == (
+        "Look-alike: predicted antelope or cow at a score of 0.30-0.70, least confident first")
+    catalog = pd.DataFrame({"path": ["/lib/unknown/f.png"], "label": ["unknown"], "hash": ["h5"]})
+    assert bulk.in_unknown(t, catalog).attrs["filter"].startswith("Unknown: images in library/unknown/")
+    assert bulk.lowest_scores(t, n=3).attrs["filter"] == "The 3 lowest first-choice scores"
+    assert bulk.lowest_scores(t, max_score=0.6).attrs["filter"] == "Lowest first-choice scores first (at most 0.60)"
+    assert bulk.sort_by(t, "margin").attrs["filter"] == f"All {len(t)} results, sorted by margin (most uncertain first)"
+    assert bulk.sort_by(t, "score").attrs["filter"].endswith("sorted by score (most certain first)")
+    # a chain names every step, in order; the input table is left alone
+    chained = bulk.sort_by(bulk.look_alike(t, "antelope", min_score=0.3, max_score=0.7), "entropy")
+    assert chained.attrs["filter"] == ("Look-alike: predicted antelope at a score of 0.30-0.70, least confident first; "
+                                       "sorted by entropy (most uncertain first)")
+    assert "filter" not in t.attrs
+    named = bulk.filter_results(t, "lowest", n=2)
+    assert len(named) == 2 and named.attrs["filter"] == "The 2 lowest first-choice scores"

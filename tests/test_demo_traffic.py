@@ -6,19 +6,29 @@ import datetime as dt
 
 import httpx
 import pandas as pd
+import pytest
+from conftest import copy_workspace
 from serving_support import png_bytes, ws  # noqa: F401 - fixtures
 
 from imgcls.demo import simulate_traffic
+from imgcls.evaluation import promote
+from imgcls.runs import promoted_run_ids
 from imgcls.sample import sample_truth
 from imgcls.serving import SIMULATED_TIME_HEADER, Predictor, start_server
 from imgcls.translog import TransactionLog
 
 
-def test_simulate_traffic_two_versions_with_evaluations(ws):
-    workspace, v1, v2 = ws
+def test_simulate_traffic_two_versions_with_evaluations(ws, tmp_path):
+    template, v1, v2 = ws
+    workspace = copy_workspace(template, tmp_path / "zoo")        # v2 is promoted here only
+    with pytest.raises(ValueError, match=rf"Never promoted: {v2.run_id}.*imgcls promote"):
+        simulate_traffic(workspace, runs=[v1.run_id, v2.run_id], weeks=1, requests=10)
+    with TransactionLog(workspace) as log:
+        assert log.count() == 0                                       # refused before any request
+    assert promote(workspace, v2.run_id, override="test: a second served version").accepted
     end = dt.datetime(2025, 3, 3, tzinfo=dt.timezone.utc)
     start = end - dt.timedelta(weeks=4)
-    out = simulate_traffic(workspace, runs=[v1, v2], weeks=4, requests=400, evaluation_share=0.2,
+    out = simulate_traffic(workspace, runs=[v1.run_id, v2.run_id], weeks=4, requests=400, evaluation_share=0.2,
                            seed=0, end=end)
     assert len(out) == 400 and out["transaction_id"].is_unique
     with TransactionLog(workspace, create=False) as log:
@@ -28,6 +38,7 @@ def test_simulate_traffic_two_versions_with_evaluations(ws):
     # v1 first, then v2 rolled out; usage grows.
     assert tx.groupby("model_version")["time"].max()["v1"] < tx.groupby("model_version")["time"].min()["v2"]
     assert set(tx.loc[tx.model_version == "v2", "run_id"]) == {v2.run_id}
+    assert set(tx["run_id"]) <= set(promoted_run_ids(workspace))
     weekly = ((tx["time"] - pd.Timestamp(start)) // pd.Timedelta(weeks=1)).value_counts()
     assert weekly[3] > weekly[0]
     # Verdicts follow the hidden truth.

@@ -48,7 +48,7 @@ def test_f32_export_writes_the_files_and_agrees_exactly(ws):
     assert list(table["split"]) == ["test", "benchmark", "overall"]
 
 
-def test_int8_export_is_calibrated_on_training_images_and_agrees(ws):
+def test_int8_export_is_calibrated_on_training_images_and_agrees(ws, tmp_path):
     from imgcls.runs import load_run
 
     run = load_run("trained", workspace=ws)
@@ -62,6 +62,43 @@ def test_int8_export_is_calibrated_on_training_images_and_agrees(ws):
     assert record["versions"]["nncf"]
     assert "quantize" in record["timings_s"]
     assert not (export_dir(run, "int8") / "float").exists()  # the float intermediate is gone
+    # the settings that keep int8 faithful are recorded, and the dense head really stayed float
+    assert cal["preset"] == "performance" and cal["bias_correction"] == "full"
+    assert cal["activation_ranges"].startswith("min-max") and cal["kept_in_float"].startswith("MatMul")
+    import openvino as ov
+
+    ops = ov.Core().read_model(str(export_dir(run, "int8") / MODEL_XML)).get_ordered_ops()
+
+    def upstream(op, depth=4):  # the ops feeding `op`, a few steps back (weights pass Convert/Multiply/Transpose)
+        found = []
+        for i in op.inputs():
+            node = i.get_source_output().get_node()
+            found += [node] + (upstream(node, depth - 1) if depth > 1 else [])
+        return found
+
+    def int8(node):
+        return node.get_type_name() == "FakeQuantize" or (
+            node.get_type_name() == "Constant" and node.get_output_element_type(0) == ov.Type.i8)
+
+    def int8_heads(ops):  # dense layers with a quantizer on their input or int8 weights
+        heads = [op for op in ops if op.get_type_name() == "MatMul"]
+        assert heads
+        out = []
+        for head in heads:
+            data, weights = (i.get_source_output().get_node() for i in head.inputs())
+            if int8(data) or int8(weights) or any(int8(n) for n in upstream(weights)):
+                out.append(head.get_friendly_name())
+        return out
+
+    convs = [op for op in ops if op.get_type_name() == "Convolution"]
+    assert convs and all(any(int8(n) for n in upstream(c)) for c in convs)    # convolutions run int8
+    assert int8_heads(ops) == []                                               # the dense head stays float
+    # ... which NNCF's defaults (quantize_int8(fast=True), for speed runs only) would not keep
+    from imgcls.export import calibration_images, quantize_int8, to_openvino
+
+    images, _ = calibration_images(ws, run, 25)
+    plain = quantize_int8(to_openvino(run.model, tmp_path / "float" / MODEL_XML), images, fast=True)
+    assert int8_heads(plain.get_ordered_ops())
 
 
 def test_refused_below_the_threshold_unless_forced(ws):

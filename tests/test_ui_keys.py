@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from ui_results import make_workspace, results_for, snapshot
 
+from imgcls.bulk import look_alike, lowest_scores
 from imgcls.library import Library
 from imgcls.ui import KEYMAP, ReviewGrid
 from imgcls.ui.tile import TILE_CSS
@@ -160,8 +161,12 @@ def test_title_names_the_view_and_paging_is_at_top_and_bottom(ws):
     assert "lowest_scores(n=8)" in grid.title.value and "8 images" in grid.title.value
     grid.set_results(res, title="<b>all</b>")
     assert "&lt;b&gt;all&lt;/b&gt;" in grid.title.value            # escaped
+    grid.set_results(lowest_scores(res, n=8))                          # a filter names its own view
+    assert "The 8 lowest first-choice scores" in grid.title.value
+    grid.set_results(look_alike(res, sorted(set(res["top1_class"])), min_score=0.0, max_score=1.0))
+    assert "Look-alike: predicted " in grid.title.value and "least confident first" in grid.title.value
     grid.set_results(res.head(20))
-    assert "Unnamed view" in grid.title.value
+    assert "All 20 results (no filter)" in grid.title.value
     assert "imgcls-next-bottom" in grid.pager_bottom.next_button._dom_classes
     grid.pager_bottom.next_button.click()
     assert grid.page == 1

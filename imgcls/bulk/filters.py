@@ -121,8 +121,27 @@ def _class_counts(counts: Any) -> pd.DataFrame:
     )
 
 
-def _done(df: pd.DataFrame) -> pd.DataFrame:
-    return df.reset_index(drop=True)
+def _done(df: pd.DataFrame, what: str | None = None, *, after: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Reset the index; ``what`` (the view, said in words) goes to ``attrs["filter"]``.
+
+    The review grid shows ``attrs["filter"]`` as its title, so a person always
+    knows which filter the tiles come from. When the input table ``after``
+    was itself a filter's output, both are named ("…; then …").
+    """
+    out = df.reset_index(drop=True)
+    if what is not None:
+        prior = (after.attrs.get("filter") if after is not None else None)
+        out.attrs["filter"] = f"{prior}; then {what[0].lower()}{what[1:]}" if prior else what
+    return out
+
+
+def _sorted(results: pd.DataFrame, how: str) -> str:
+    prior = results.attrs.get("filter")
+    return f"{prior}; sorted {how}" if prior else f"All {len(results)} results, sorted {how}"
+
+
+def _scores(lo: float, hi: float) -> str:
+    return f"{lo:.2f}-{hi:.2f}"
 
 
 def low_count_classes(
@@ -160,7 +179,9 @@ def low_count_classes(
     out = out[out["class_count"] < below]
     out = out.sort_values(["class_count", "top1_class", "top1_score"], ascending=[True, True, False],
                           kind="stable")
-    return _done(out)
+    what = (f"Low count: predicted as a class with fewer than {below} library images "
+            f"({out['top1_class'].nunique()} classes), smallest class first")
+    return _done(out, what, after=results)
 
 
 def staged_classes(
@@ -198,7 +219,8 @@ def staged_classes(
     out = out[(out["staged_share"] >= min_share) & (out["staged_share"] > 0)]
     out = out.sort_values(["staged_share", "top1_class", "top1_score"], ascending=[False, True, False],
                           kind="stable")
-    return _done(out)
+    what = f"Staged: predicted as a class whose library images are at least {min_share:.0%} staged, most staged first"
+    return _done(out, what, after=results)
 
 
 def look_alike(
@@ -240,7 +262,9 @@ def look_alike(
         )
     s = results["top1_score"]
     out = results[results["top1_class"].astype(str).isin(wanted) & (s >= lo) & (s <= hi)]
-    return _done(out.sort_values("top1_score", ascending=True, kind="stable"))
+    return _done(out.sort_values("top1_score", ascending=True, kind="stable"), after=results,
+                 what=f"Look-alike: predicted {' or '.join(wanted)} at a score of {_scores(lo, hi)}, "
+                 "least confident first")
 
 
 def in_unknown(
@@ -289,7 +313,8 @@ def in_unknown(
     if hashes and "hash" in results.columns:
         keep |= results["hash"].astype(str).isin(hashes)
     out = results[keep.to_numpy()]
-    return _done(out.sort_values(["top1_class", "top1_score"], ascending=[True, False], kind="stable"))
+    return _done(out.sort_values(["top1_class", "top1_score"], ascending=[True, False], kind="stable"),
+                 after=results, what="Unknown: images in library/unknown/, by predicted class")
 
 
 def lowest_scores(
@@ -315,7 +340,10 @@ def lowest_scores(
     out = out.sort_values("top1_score", ascending=True, kind="stable")
     if n is not None:
         out = out.head(check_int(n, "n", 0, " or None"))
-    return _done(out)
+    what = f"The {len(out)} lowest first-choice scores" if n is not None else "Lowest first-choice scores first"
+    if max_score is not None:
+        what += f" (at most {float(max_score):.2f})"
+    return _done(out, what, after=results)
 
 
 def sort_by(results: pd.DataFrame, key: str = "score", *, ascending: bool | None = None) -> pd.DataFrame:
@@ -339,12 +367,15 @@ def sort_by(results: pd.DataFrame, key: str = "score", *, ascending: bool | None
         check_results(results, ["top1_class", "top1_score"], "sort_by")
         asc = True if ascending is None else bool(ascending)
         out = results.sort_values(["top1_class", "top1_score"], ascending=[asc, False], kind="stable")
-        return _done(out)
+        return _done(out, _sorted(results, f"by predicted class ({'A-Z' if asc else 'Z-A'})"))
     column, default = {"score": ("top1_score", False), "entropy": ("entropy", False),
                        "margin": ("margin", True)}[key]
     check_results(results, [column], "sort_by")
     asc = default if ascending is None else bool(ascending)
-    return _done(results.sort_values(column, ascending=asc, kind="stable"))
+    uncertain_first = asc == default if key != "score" else asc
+    order = ("most uncertain first" if uncertain_first else "most certain first")
+    out = results.sort_values(column, ascending=asc, kind="stable")
+    return _done(out, _sorted(results, f"by {key} ({order})"))
 
 
 def filter_results(
@@ -401,4 +432,4 @@ def filter_results(
         out = lowest_scores(results, n=n, max_score=max_score)
     else:
         out = sort_by(results, name)
-    return out if n is None else _done(out.head(n))
+    return out if n is None else _done(out.head(n), out.attrs.get("filter"))

@@ -79,4 +79,6 @@ def throwaway_candidates(
     out_df.attrs.update(results.attrs)
     out_df.attrs["targets"] = targets
     out_df.attrs["n_identified"] = len(results)
+    out_df.attrs["filter"] = (f"Throw-away candidates: first or second choice {' or '.join(targets) or '(no target)'}"
+                              f" (classes under {cutoff} images), first choices first")
     return out_df

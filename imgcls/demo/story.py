@@ -3,10 +3,10 @@
 One call walks the write-up's life cycle end to end on the zoo sample:
 
 1. build (or reuse) the sample workspace and scan its library;
-2. train generation 0 from scratch on the classes over the cutoff, promote it
+2. train generation 1 from scratch on the classes over the cutoff, promote it
    (the sample's benchmark set was fixed when it was built, before any training);
 3. a labelling round grows the library (zebra becomes a class, sheep and
-   giraffe make the cutoff); generation 1 by head swap, through the deploy
+   giraffe make the cutoff); generation 2 by head swap, through the deploy
    gate: the paired statistical checks of :func:`imgcls.evaluation.promote`
    with their defaults (no rule loosened for the demo), every check printed;
 4. bulk-identify the unlabelled pool and score it against the hidden labels
@@ -83,29 +83,29 @@ def run_demo(
     done = runs[~runs["throwaway"]] if len(runs) else runs
     if len(done) >= 1:
         gen0 = load_run(done["run_id"].iloc[0], workspace=ws)
-        _say(f"generation 0 exists: {gen0.run_id}")
+        _say(f"generation 1 (from scratch) exists: {gen0.run_id}")
     else:
-        _say(f"training generation 0 from scratch ({model}, {image_size}px, until plateau)")
+        _say(f"training generation 1 from scratch ({model}, {image_size}px, until plateau)")
         gen0 = train(ws, model=model, image_size=image_size, max_epochs=max_epochs, patience=patience,
                      seed=seed, verbose=verbose)
         first = promote(ws, gen0, reason="demo: first production model")
         _say_gate(first)
         gates.append(first.to_dict())
-    _say(f"generation 0: test accuracy {gen0.metrics.get('test', {}).get('accuracy', float('nan')):.3f}")
+    _say(f"generation 1 (from scratch): test accuracy {gen0.metrics.get('test', {}).get('accuracy', float('nan')):.3f}")
 
     if len(done) >= 2:
         gen1 = load_run(done["run_id"].iloc[1], workspace=ws)
-        _say(f"generation 1 exists: {gen1.run_id}")
+        _say(f"generation 2 (head swap) exists: {gen1.run_id}")
     else:
         if "zebra" not in lib.classes():
             simulate_labelling(ws, LABELLING_ROUND, seed=seed, at_most=True)  # a small pool gives what it has
             _say(f"labelling round: {LABELLING_ROUND}")
-        _say("training generation 1 by head swap")
+        _say("training generation 2 by head swap from generation 1")
         gen1 = next_generation(ws, gen0, seed=seed, max_epochs=max_epochs, patience=patience, verbose=verbose)
-        result = promote(ws, gen1, reason="demo: generation 1 (head swap)")
+        result = promote(ws, gen1, reason="demo: generation 2 (head swap)")
         _say_gate(result)
         gates.append(result.to_dict())
-    _say(f"generation 1: test accuracy {gen1.metrics.get('test', {}).get('accuracy', float('nan')):.3f}")
+    _say(f"generation 2 (head swap): test accuracy {gen1.metrics.get('test', {}).get('accuracy', float('nan')):.3f}")
 
     promoted = set(promoted_run_ids(ws))
     served = [r for r in (gen0, gen1) if r.run_id in promoted]
@@ -127,8 +127,8 @@ def run_demo(
     _say(f"done in {time.perf_counter() - t0:.0f} s")
     return {
         "workspace": str(ws.root),
-        "generation_0": gen0.run_id,
-        "generation_1": gen1.run_id,
+        "scratch_run": gen0.run_id,        # generation 1
+        "head_swap_run": gen1.run_id,      # generation 2
         "gates": gates,
         "served_runs": [r.run_id for r in served],
         "bulk_results": results.attrs.get("results_path"),

@@ -34,7 +34,7 @@ from imgcls.core import (
     isoformat,
     utcnow,
 )
-from imgcls.runs import Run, load_run, version_label
+from imgcls.runs import Run, load_run, promoted_run_ids, version_label
 from imgcls.sample import sample_truth
 from imgcls.serving import SIMULATED_TIME_HEADER, Predictor
 from imgcls.translog import TransactionLog, to_utc_micros
@@ -135,7 +135,9 @@ def simulate_traffic(
     Args:
         workspace: The sample workspace (it needs ``unlabelled_truth.csv``).
         runs: The runs to roll out in order (Run objects or refs); default
-            ``["production"]``. Two runs give "v1 then v2".
+            ``["production"]``. Two runs give "v1 then v2". Each must have
+            been promoted once (a run the gate refused never served, so it
+            is never replayed); through HTTP the server decides.
         weeks: Simulated weeks, ending at ``end``.
         requests_per_day: Average requests per day over the period.
         requests: Exact total number of requests (overrides ``requests_per_day``).
@@ -206,6 +208,15 @@ def simulate_traffic(
     loaded: list[Run | None] = [None] * len(runs)
     if urls is None:
         loaded = [load_run(ref, workspace=ws) for ref in runs]
+        promoted = set(promoted_run_ids(ws))
+        never = [run.run_id for run in loaded if run.run_id not in promoted]
+        if never:
+            raise ValueError(
+                f"Simulated traffic replays what production served, so every run must have been promoted. "
+                f"Never promoted: {', '.join(never)} (refused by the deploy gate, or never put to it). "
+                f"Promoted runs of {str(ws.root)!r}: {', '.join(sorted(promoted)) or 'none'}. "
+                "Fix: leave those runs out, or promote them first (`imgcls promote RUN`)."
+            )
         labels = [str(v) for v in versions] if versions is not None else [
             version_label(ws, run.run_id) for run in loaded]
         for i, run in enumerate(loaded):

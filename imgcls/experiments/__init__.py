@@ -2,7 +2,7 @@
 
 * the model bake-off: candidate models trained briefly side by side
   (:func:`bakeoff`, :func:`plot_bakeoff`);
-* head swap vs from scratch for generation 1 of the zoo sample
+* head swap vs from scratch for the zoo sample's generation 2
   (:func:`headswap_experiment` and the functions that summarise, judge, read
   and draw its results).
 """

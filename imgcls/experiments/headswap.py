@@ -4,7 +4,7 @@ The claim: a model whose output layer is swapped for a fresh one and trained
 further (:func:`imgcls.training.next_generation`) reaches the from-scratch
 run's best validation accuracy in far fewer epochs, without losing accuracy.
 
-* :func:`headswap_experiment` measures it on the zoo sample: generation 1
+* :func:`headswap_experiment` measures it on the zoo sample: generation 2
   trained by head swap and from scratch on exactly the same data and splits,
   over several seeds;
 * :func:`summarize_headswap`, :func:`headswap_verdict` and
@@ -80,18 +80,18 @@ def headswap_experiment(
     verbose: int = 0,
     log: Any = None,
 ) -> pd.DataFrame:
-    """Head swap vs from scratch for generation 1 of the zoo sample.
+    """Head swap vs from scratch for the zoo sample's second generation.
 
     1. Build the zoo sample in ``workspace`` (an empty or missing folder).
-    2. For each seed, train generation 0 from scratch on the classes over the
+    2. For each seed, train generation 1 from scratch on the classes over the
        cutoff.
     3. A labelling round grows the library (:func:`imgcls.sample.simulate_labelling`
        with ``labelling``: by default a new class, zebra, with 60 images and
        20 more for sheep and giraffe so they make the cutoff); benchmark images
        are chosen for the new class.
-    4. For each seed, train generation 1 twice on exactly the same catalog,
+    4. For each seed, train generation 2 twice on exactly the same catalog,
        classes and splits, with the same model, seed, optimiser and stopping
-       rule: by head swap from that seed's generation 0
+       rule: by head swap from that seed's generation 1
        (:func:`imgcls.training.next_generation`) and from scratch. The arm that goes first
        alternates with the seed, so a slow spell of a shared CPU does not
        always hit the same arm.
@@ -137,7 +137,7 @@ def headswap_experiment(
     gen0: dict[int, Run] = {}
     cat0 = assign_splits(Library(ws).scan())
     for s in seeds:
-        say(f"generation 0, seed {s}: training from scratch")
+        say(f"generation 1, seed {s}: training from scratch")
         gen0[s] = train(ws, seed=s, catalog=cat0, **common)
         rows.append(_run_row(gen0[s], arm="generation0", seed=s, generation=0))
         say(f"  -> {_short(rows[-1])}")
@@ -152,7 +152,7 @@ def headswap_experiment(
         order = ("head_swap", "scratch") if i % 2 == 0 else ("scratch", "head_swap")
         runs: dict[str, Run] = {}
         for arm in order:
-            say(f"generation 1, seed {s}: {arm}")
+            say(f"generation 2, seed {s}: {arm}")
             if arm == "head_swap":
                 runs[arm] = next_generation(ws, gen0[s], seed=s, catalog=cat1, max_epochs=max_epochs,
                                             patience=patience, batch_size=batch_size, cache=cache,

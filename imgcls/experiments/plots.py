@@ -266,7 +266,7 @@ def plot_learning_curves(
         else:
             title = _curves_finding(curves, metric)
     if results is not None and "seed" in results:
-        subtitle = (f"generation 1 of the zoo sample, {results['seed'].nunique()} seed(s); "
+        subtitle = (f"the zoo sample's second generation (the first head swap), {results['seed'].nunique()} seed(s); "
                     "same data, splits, model, optimiser and stopping rule in both arms")
     else:
         subtitle = _runs_subtitle(loaded, metric, len(curves))

@@ -15,7 +15,13 @@ from imgcls.core.quiet import start_tensorflow
 start_tensorflow()  # before any TensorFlow import below: loads it without its start-up lines on stderr
 
 from imgcls.export.calibration import DEFAULT_CALIBRATION_IMAGES, calibration_images, calibration_rows
-from imgcls.export.convert import QUANTIZATION_PRESET, quantize_int8, save_openvino, to_openvino
+from imgcls.export.convert import (
+    QUANTIZATION_PRESET,
+    QUANTIZATION_SETTINGS,
+    quantize_int8,
+    save_openvino,
+    to_openvino,
+)
 from imgcls.export.exporter import DEFAULT_MIN_AGREEMENT, EXPORT_RUNTIMES, export_run
 from imgcls.export.parity import MAX_LISTED, PARITY_SPLITS, parity_report, parity_rows, parity_table
 
@@ -24,6 +30,7 @@ __all__ = [
     "DEFAULT_MIN_AGREEMENT",
     "DEFAULT_CALIBRATION_IMAGES",
     "QUANTIZATION_PRESET",
+    "QUANTIZATION_SETTINGS",
     "PARITY_SPLITS",
     "MAX_LISTED",
     "export_run",

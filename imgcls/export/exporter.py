@@ -28,7 +28,7 @@ from imgcls.core.fileio import write_json
 from imgcls.core.workspace import Workspace, as_workspace
 from imgcls.export.calibration import DEFAULT_CALIBRATION_IMAGES
 from imgcls.export.calibration import calibration_images as decode_calibration_images
-from imgcls.export.convert import QUANTIZATION_PRESET, quantize_int8, save_openvino, to_openvino
+from imgcls.export.convert import QUANTIZATION_SETTINGS, quantize_int8, save_openvino, to_openvino
 from imgcls.export.parity import PARITY_SPLITS, parity_report, parity_rows
 from imgcls.runs import Run, load_run
 from imgcls.runtimes import (
@@ -164,7 +164,7 @@ def export_run(
             shutil.rmtree(float_xml.parent, ignore_errors=True)
             timings["quantize"] = round(time.perf_counter() - t0, 2)
             calibration = {"split": "train", "chosen": "lowest content hashes", "n": len(hashes),
-                           "preset": QUANTIZATION_PRESET, "hashes": hashes}
+                           **QUANTIZATION_SETTINGS, "hashes": hashes}
         record = {
             "run_id": the_run.run_id,
             "runtime": runtime,

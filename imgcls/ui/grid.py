@@ -74,8 +74,9 @@ class ReviewGrid:
         class_names: Extra class names offered in each tile's class box
             (library folders and predicted classes are always offered).
         title: What the table is (e.g. "Look-alikes of horse"), shown in the
-            grid's title. Default: ``results.attrs["filter"]`` when a filter
-            set it, else "Unnamed view".
+            grid's title. Default: ``results.attrs["filter"]``, which every
+            filter of :mod:`imgcls.bulk` sets (e.g. "The 24 lowest
+            first-choice scores"), else "All N results (no filter)".
 
     Attributes:
         library: The library decisions go to.
@@ -214,7 +215,7 @@ class ReviewGrid:
         table["path"] = [os.path.abspath(os.fspath(p)) for p in table["path"]]
         table = table.drop_duplicates("path", keep="first").reset_index(drop=True)
         self._results = table
-        self._title = str(title or results.attrs.get("filter") or "Unnamed view")
+        self._title = str(title or results.attrs.get("filter") or f"All {len(results)} results (no filter)")
         self._shown = frozenset(table["path"])
         self.book.remember(table)
         self._update_class_names()
