@@ -229,8 +229,14 @@ def write_result(result: dict, out: str | os.PathLike, provenance: Provenance | 
     With ``provenance``, ``result["provenance"]`` is set first (the dict is
     changed in place, so the caller's copy has it too). ``default`` is
     :func:`json.dumps`' hook for values JSON does not know.
+
+    A smoke run (``result["quick"]`` true) never replaces a real result: aimed
+    at ``benchmarks/results/<name>.json`` it goes to ``<name>.quick.json``
+    (ignored by git). The path written is returned.
     """
     out = Path(out)
+    if result.get("quick") and out.parent.resolve() == RESULTS_DIR.resolve() and not out.name.endswith(".quick.json"):
+        out = out.with_name(f"{out.stem}.quick.json")
     if provenance is not None:
         result["provenance"] = provenance.as_dict()
     text = json.dumps(result, indent=2, default=default) + "\n"

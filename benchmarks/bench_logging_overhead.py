@@ -222,7 +222,7 @@ def main(argv=None) -> int:
     result["meets_target"] = bool(result["logging_cost_share"] <= TARGET)
     result["end_to_end_within_target"] = bool(
         result["overhead_python_paired"] <= TARGET and result["overhead_http_paired"] <= TARGET)
-    write_result(result, RESULT, bench)
+    written = write_result(result, RESULT, bench)  # a --quick run goes to <name>.quick.json
     print(json.dumps({k: result[k] for k in (
         "overhead_python_median", "overhead_python_mean", "noise_floor_python_median",
         "overhead_python_paired", "noise_floor_python_paired", "overhead_http_paired",
@@ -233,7 +233,7 @@ def main(argv=None) -> int:
           f"{result['http']['without_log']['median_ms']:.2f} ms -> "
           f"{result['http']['with_log']['median_ms']:.2f} ms; log write alone "
           f"{result['log_transaction_alone']['median_ms']:.3f} ms")
-    print(f"wrote {RESULT.relative_to(ROOT)}")
+    print(f"wrote {written.relative_to(ROOT)}")
     return 0
 
 

@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,7 +43,6 @@ from pathlib import Path
 import numpy as np
 from _common import (
     ROOT,
-    child_env,
     load_average,
     machine_info,
     result_path,
@@ -52,8 +50,8 @@ from _common import (
     utc_now,
     write_result,
 )
+from _serving import CLIENTS, kill_summary, load, load_summary, logged, start_servers
 from bench_logging_overhead import interleaved, paired_overhead, stats, tail_ms
-from bench_serving_concurrency import CLIENTS, free_port
 
 sys.path.insert(0, str(ROOT / "tests"))
 from postgres_server import PostgresServer
@@ -66,87 +64,11 @@ SERVER = (
 )
 
 
-def start_servers(ws, run_id: str, log_url: str, n: int, *, timeout: float = 600.0):
-    """``n`` serving processes on free ports (started together); [(proc, url)] once all answer."""
-    import httpx
-
-    procs = []
-    env = child_env(TF_CPP_MIN_LOG_LEVEL="3")
-    for _ in range(n):
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, "-c", SERVER, str(ws.root), run_id, str(port), log_url],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        procs.append((proc, f"http://127.0.0.1:{port}"))
-    deadline = time.monotonic() + timeout
-    for proc, url in procs:
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                for p, _ in procs:
-                    p.kill()
-                raise RuntimeError(f"A server did not start: {proc.stderr.read().decode(errors='replace')[-2000:]}")
-            time.sleep(0.25)
-    return procs
-
-
-def load(urls: list[str], images: list[bytes], *, total: int | None, stop: threading.Event | None = None):
-    """CLIENTS threads, client c on urls[c % len(urls)]; records per request (as bench_serving_concurrency)."""
-    import httpx
-
-    lock = threading.Lock()
-    issued = [0]
-    records: list[dict] = []
-
-    def next_index():
-        with lock:
-            if total is not None and issued[0] >= total:
-                return None
-            issued[0] += 1
-            return issued[0] - 1
-
-    def client(c: int):
-        with httpx.Client(base_url=urls[c % len(urls)], timeout=120) as http:
-            while stop is None or not stop.is_set():
-                i = next_index()
-                if i is None:
-                    return
-                t0 = time.perf_counter()
-                try:
-                    r = http.post("/predict", files={"file": (f"{i}.png", images[i % len(images)])})
-                    body = r.json()
-                    rec = {"status": r.status_code, "id": body.get("transaction_id"), "class": body.get("class"),
-                           "server": c % len(urls), "ms": (time.perf_counter() - t0) * 1000}
-                except (httpx.HTTPError, ValueError) as exc:
-                    rec = {"status": None, "error": type(exc).__name__, "server": c % len(urls),
-                           "ms": (time.perf_counter() - t0) * 1000}
-                with lock:
-                    records.append(rec)
-                if rec["status"] is None and total is None:
-                    return  # its server is gone
-
-    threads = [threading.Thread(target=client, args=(c,)) for c in range(CLIENTS)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    return threads, records, t0
-
-
-def logged(url: str):
-    from imgcls.translog import TransactionLog
-
-    with TransactionLog(url, create=False) as log:
-        return log.transactions(columns=["id", "status", "top1_class"]).set_index("id")
-
-
 def several_servers(ws, run_id: str, images: list[bytes], log_url: str, *, total: int, kill_after: int) -> dict:
     from imgcls.translog import TransactionLog
 
     TransactionLog(log_url).close()  # an empty, current log
-    procs = start_servers(ws, run_id, log_url, SERVERS)
+    procs = start_servers(SERVER, [[str(ws.root), run_id, "{port}", log_url]] * SERVERS, timeout=600)
     urls = [u for _, u in procs]
     out: dict = {"servers": SERVERS, "clients": CLIENTS}
     try:
@@ -154,19 +76,10 @@ def several_servers(ws, run_id: str, images: list[bytes], log_url: str, *, total
         for t in threads:
             t.join(900)
         wall = time.perf_counter() - t0
-        ok = [r for r in records if r["status"] == 200]
-        ids = [r["id"] for r in ok]
         rows = logged(log_url)
-        ms = np.asarray([r["ms"] for r in records])
-        out["load"] = {
-            "requests": total, "answered": len(records), "ok": len(ok), "distinct_ids": len(set(ids)),
-            "rows_in_log": int(len(rows)), "ids_match_log": set(ids) == set(rows.index),
-            "per_server_ok": [sum(1 for r in ok if r["server"] == k) for k in range(SERVERS)],
-            "seconds": wall, "requests_per_s": total / wall,
-            "latency_ms_p50": float(np.median(ms)), "latency_ms_p95": float(np.percentile(ms, 95)),
-        }
-        out["load"]["exact"] = bool(len(records) == total and len(ok) == total and len(set(ids)) == total
-                                    and len(rows) == total and out["load"]["ids_match_log"])
+        out["load"] = load_summary(records, rows, total=total, wall=wall)
+        out["load"]["per_server_ok"] = [sum(1 for r in records if r["status"] == 200 and r["server"] == k)
+                                        for k in range(SERVERS)]
 
         before = len(rows)
         stop = threading.Event()
@@ -182,20 +95,12 @@ def several_servers(ws, run_id: str, images: list[bytes], log_url: str, *, total
         stop.set()
         for t in threads:
             t.join(300)
-        acked = {r["id"]: r["class"] for r in records if r["status"] == 200}
-        rows = logged(log_url)
-        missing = sorted(set(acked) - set(rows.index))
-        wrong = [i for i, c in acked.items() if i in rows.index and rows.loc[i, "top1_class"] != c]
         out["kill"] = {
-            "killed_server": 0, "requests_when_killed": killed_at, "acknowledged": len(acked),
+            "killed_server": 0, "requests_when_killed": killed_at,
             "acknowledged_by_survivors_after_kill": sum(
                 1 for r in records[killed_at:] if r["status"] == 200 and r["server"] != 0),
-            "failed_requests_at_kill": sum(1 for r in records if r["status"] is None),
-            "rows_added": int(len(rows) - before),
-            "committed_not_acknowledged": int(len(rows) - before - len(acked)),
-            "missing_acknowledged": len(missing), "missing_ids": missing[:20], "class_mismatch": len(wrong),
+            **kill_summary(records, logged(log_url), rows_before=before),
         }
-        out["kill"]["all_acknowledged_present"] = not missing and not wrong
     finally:
         for proc, _ in procs:
             if proc.poll() is None:
@@ -312,14 +217,14 @@ def main(argv=None) -> int:
         "machine": machine_info(cpus=os.cpu_count(), load_average_start=load_start, load_average=load_average()),
         "when": utc_now(),
     }
-    write_result(result, RESULT, bench)
+    written = write_result(result, RESULT, bench)  # a --quick run goes to <name>.quick.json
     print(json.dumps({k: result[k] for k in ("exact", "all_acknowledged_survive_kill")}, indent=2))
     print("logging cost share: " + ", ".join(
         f"{e} {cost[e]['logging_cost_share']:.3%} ({cost[e]['logging_cost_ms']:.2f} ms; bare write "
         f"{cost[e]['log_transaction_alone']['median_ms']:.3f} ms)"
         for e in ("sqlite", "sqlite_full", "postgresql", "postgresql_async_commit")))
     print(f"disk fsync {cost['disk_fsync']['median_ms']:.2f} ms")
-    print(f"wrote {RESULT.relative_to(ROOT)}")
+    print(f"wrote {written.relative_to(ROOT)}")
     return 0 if result["exact"] and result["all_acknowledged_survive_kill"] else 1
 
 

@@ -84,7 +84,12 @@ def _export_unchecked(ws, run) -> dict:
     import shutil
 
     from imgcls.core.fileio import write_json
-    from imgcls.export import calibration_images, quantize_int8, save_openvino, to_openvino
+    from imgcls.export import (
+        calibration_images,
+        quantize_int8,
+        save_openvino,
+        to_openvino,
+    )
     from imgcls.runtimes import EXPORT_FILE, MODEL_XML, export_dir
 
     t0 = time.perf_counter()
@@ -153,10 +158,8 @@ def bulk(ws, run, paths: list[str], root: Path, rounds: int) -> dict:
 def serving(ws, run, paths: list[str], root: Path, rounds: int) -> dict:
     import numpy as np
 
-    from imgcls.serving import Predictor
+    from imgcls.serving import Predictor, RejectedImage
     from imgcls.translog import TransactionLog
-
-    from imgcls.serving import RejectedImage
 
     log = TransactionLog(root / f"serving-{run.run_id}.sqlite")
     predictors = {rt: Predictor(ws, run=run.run_id, runtime=rt, log=log) for rt in RUNTIMES}

@@ -35,9 +35,9 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 from _common import (
     ROOT,
-    child_env,
     load_average,
     machine_info,
     result_path,
@@ -45,45 +45,14 @@ from _common import (
     utc_now,
     write_result,
 )
-
-import numpy as np
+from _serving import CLIENTS, start_servers
 
 sys.path.insert(0, str(ROOT / "tests"))
 from png_writer import png_bytes  # noqa: E402 - 16-bit RGBA PNGs (Pillow cannot write them)
 
 RESULT = result_path("serving_hostile")
-CLIENTS = 8
 SERVER = ("import sys; from imgcls.serving import serve; "
           "serve(sys.argv[1], port=int(sys.argv[2]), log_level='warning')")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(ws, *, timeout: float = 300.0):
-    import httpx
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(ws.root), str(port)],
-                            env=child_env(TF_CPP_MIN_LOG_LEVEL="3"), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.poll() is not None else ""
-    proc.kill()
-    raise RuntimeError(f"The server did not start: {err}")
 
 
 class RssMonitor:
@@ -209,7 +178,7 @@ def main(argv=None) -> int:
         append_promotion(ws, {"time": utc_now(), "run_id": first.run_id, "action": "promote", "accepted": True})
         paths = [p for p in sample_truth(ws)["path"] if p.endswith((".png", ".jpg"))][:200]
         images = [Path(p).read_bytes() for p in paths]
-        proc, url = start_server(ws)
+        [(proc, url)] = start_servers(SERVER, [[str(ws.root), "{port}"]])
         try:
             # ---- 1. idle memory after a warm-up
             round_trip(ws, url, valid_jobs(images, 10))
@@ -348,9 +317,9 @@ def main(argv=None) -> int:
     }
     result["machine"] = machine_info(cpus=os.cpu_count(), load_average=load_average())
     result["when"] = utc_now()
-    write_result(result, RESULT, bench)
+    written = write_result(result, RESULT, bench)  # a --quick run goes to <name>.quick.json
     print(json.dumps(result["claims"], indent=2))
-    print(f"wrote {RESULT.relative_to(ROOT)}")
+    print(f"wrote {written.relative_to(ROOT)}")
     return 0 if all(result["claims"].values()) else 1
 
 
