@@ -50,7 +50,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import cpu_flags, load_average, machine_info, result_path, start_benchmark, write_result
+from _common import (
+    cpu_flags,
+    load_average,
+    machine_info,
+    result_path,
+    start_benchmark,
+    write_result,
+)
 
 RESULT = result_path("runtime")
 TARGET_SPEEDUP = 2.5
@@ -244,6 +251,7 @@ def _run_info(run, seconds: float) -> dict:
 
 
 def sample_block(root: Path, *, quick: bool, epochs: int = 40) -> dict:
+    from imgcls.export import DEFAULT_CALIBRATION_IMAGES
     from imgcls.sample import build_sample, sample_truth
     from imgcls.training import train
 
@@ -253,7 +261,7 @@ def sample_block(root: Path, *, quick: bool, epochs: int = 40) -> dict:
     info = _run_info(run, time.perf_counter() - t0)
     print(f"sample: trained {run.run_id} in {info['train_s']} s", flush=True)
     rows = sample_truth(ws)[["path", "label"]]
-    block = _agreement(ws, run, rows, calibration_images=300)
+    block = _agreement(ws, run, rows, calibration_images=DEFAULT_CALIBRATION_IMAGES)  # as `imgcls export`
     return {"what": "the sample's default model on the zoo sample pool (hidden labels; under-cutoff classes, "
                     "unknowns and bad files count for agreement only where decodable)", "run": info, **block}
 
@@ -265,6 +273,7 @@ def digits_block(root: Path, *, quick: bool, size: int, epochs: int, share: floa
     from sklearn.datasets import load_digits
 
     from imgcls.core import open_workspace
+    from imgcls.export import DEFAULT_CALIBRATION_IMAGES
     from imgcls.training import train
 
     digits = load_digits()
@@ -285,7 +294,8 @@ def digits_block(root: Path, *, quick: bool, size: int, epochs: int, share: floa
                 patience=epochs, seed=0, verbose=0)
     info = _run_info(run, time.perf_counter() - t0)
     print(f"digits: trained {run.run_id} in {info['train_s']} s", flush=True)
-    block = _agreement(ws, run, pd.DataFrame(rows, columns=["path", "label"]), calibration_images=300)
+    block = _agreement(ws, run, pd.DataFrame(rows, columns=["path", "label"]),
+                       calibration_images=DEFAULT_CALIBRATION_IMAGES)
     return {"what": f"Inception-v4 at {size} px trained {info['epochs']} epochs on scikit-learn's digits "
                     f"({share:.0%} of the {n} images as the library); agreement on all {n}",
             "run": info, **block}
@@ -328,7 +338,8 @@ def main(argv: list[str] | None = None) -> dict:
     previous = json.loads(out.read_text()) if out.is_file() and (args.skip_speed or args.skip_agreement) else {}
     for part, skipped in (("speed", args.skip_speed), ("agreement", args.skip_agreement)):
         if skipped and part in previous:  # a part not rerun is carried over from the last full result
-            result[part] = {**previous[part], "carried_over_from": (previous.get("provenance") or {}).get("started")}
+            result[part] = {**previous[part], "carried_over_from": previous[part].get("carried_over_from")
+                            or (previous.get("provenance") or {}).get("started")}  # the run that measured it
     with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp:
         root = Path(tmp)
         if not args.skip_speed:

@@ -120,11 +120,12 @@ def cmd_promote(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from imgcls.export import export_run, parity_table
+    from imgcls.export import DEFAULT_CALIBRATION_IMAGES, export_run, parity_table
 
     record = export_run(open_ws(args), args.run, runtime=args.runtime, precision=args.precision,
-                        calibration_images=args.calibration_images, min_agreement=args.min_agreement,
-                        force=args.force)
+                        calibration_images=(DEFAULT_CALIBRATION_IMAGES if args.calibration_images is None
+                                            else args.calibration_images),
+                        min_agreement=args.min_agreement, force=args.force)
     verdict = "FORCED" if record["forced"] else ("ACCEPTED" if record["accepted"] else "REFUSED")
     print(f"{verdict}: {record['run_id']} {record['runtime']} {record['precision']} -> {record['path']}")
     for r in record["reasons"]:
@@ -213,7 +214,8 @@ def register(add) -> None:
     p.add_argument("--min-agreement", type=float, default=0.99,
                    help="top-1 agreement with Keras on the run's test and benchmark images an export needs "
                    "to be kept (default %(default)s)")
-    p.add_argument("--calibration-images", type=int, default=300,
-                   help="int8: training images, chosen by content hash, that calibrate it (default %(default)s)")
+    p.add_argument("--calibration-images", type=int, default=None,
+                   help="int8: training images, chosen by content hash, that calibrate it (default: every one "
+                   "up to 1,000, imgcls.export.DEFAULT_CALIBRATION_IMAGES)")
     p.add_argument("--force", action="store_true",
                    help="keep the export even below --min-agreement (the report says so)")

@@ -228,9 +228,10 @@ def promote(
         return result
 
     rows.append(_row("not a throw-away run", "run", None, np.nan, np.nan, passed=not cand.throwaway, detail=(
-        f"{cand.run_id!r} is a throw-away run (trained at a lowered cutoff to find images for classes just "
-        "under it); throw-away runs are never promoted, not even with an override. Train a regular run once "
-        "those classes reach the cutoff." if cand.throwaway else "a regular run")))
+        f"{cand.run_id!r} is a throw-away run (a one-off: trained at a lowered cutoff to find images for "
+        "classes just under it, or an experiment's control arm); throw-away runs are never promoted, not even "
+        "with an override. To deploy, train a regular run (no --throwaway) once its classes reach the cutoff."
+        if cand.throwaway else "a regular run")))
     if cand.throwaway:
         return finish()
     if prod is not None and prod.run_id == cand.run_id:

@@ -20,8 +20,10 @@ from imgcls.runs import Run
 
 __all__ = ["DEFAULT_CALIBRATION_IMAGES", "calibration_rows", "calibration_images"]
 
-#: Images NNCF calibrates an int8 export on (NNCF's own default subset size).
-DEFAULT_CALIBRATION_IMAGES = 300
+#: Training images an int8 export is calibrated on (at most; fewer when the run has fewer).
+#: NNCF's own default is 300; on the sample's default model (381 training images) every one
+#: of them gave 99.1% top-1 agreement on the 3,000-image pool against 99.0% with 300.
+DEFAULT_CALIBRATION_IMAGES = 1000
 
 
 def calibration_rows(workspace: Workspace, run: Run) -> pd.DataFrame:
