@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> dict:
         if block["exports"]["int8"].get("model_learned", True):
             verdict[f"agreement_int8_{name}"] = block["exports"]["int8"]["passed"]
         else:
-            accuracy = block["exports"]["int8"]["agreement_all_images"]["accuracy_keras"]
+            accuracy = block["exports"]["int8"]["agreement_all_images"]["accuracy_keras"] or 0.0
             result.setdefault("agreement_not_judged", {})[name] = (
                 f"the model is at chance (Keras accuracy {accuracy:.1%} with {block['run']['classes']} classes; "
                 "at least twice chance needed): agreement tests nothing")
