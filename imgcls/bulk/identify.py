@@ -382,7 +382,9 @@ def _predict_function(model: Any, image_size: tuple[int, int]):
     cached = _PREDICT_FUNCTIONS.get(key)
     if cached is not None and cached[0]() is model:
         return cached[1]
-    import tensorflow as tf
+    from imgcls.core.quiet import start_tensorflow
+
+    tf = start_tensorflow()
 
     spec = tf.TensorSpec((None, image_size[0], image_size[1], 3), tf.float32)
 

@@ -362,6 +362,9 @@ class Run:
         if problem:
             raise ValueError(f"Run {self.run_id!r}: {str(self.model_path)!r} {problem}. Retrain the run or "
                              "restore the file from a backup.")
+        from imgcls.core.quiet import start_tensorflow
+
+        start_tensorflow()  # TensorFlow's start-up lines stay off stderr (a notebook's red boxes)
         import keras
 
         try:

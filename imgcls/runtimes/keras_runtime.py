@@ -26,7 +26,9 @@ class KerasRuntime(Runtime):
     name = "keras"
 
     def __init__(self, run: Run, *, batch_size: int | None = None):
-        import tensorflow as tf
+        from imgcls.core.quiet import start_tensorflow
+
+        tf = start_tensorflow()  # TensorFlow's start-up lines stay off stderr
 
         model = run.model
         size = run.image_size or tuple(int(s) for s in model.input_shape[1:3])
