@@ -50,14 +50,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (
-    cpu_flags,
-    load_average,
-    machine_info,
-    result_path,
-    start_benchmark,
-    write_result,
-)
+from _common import cpu_flags, load_average, machine_info, result_path, start_benchmark, write_result
 
 RESULT = result_path("runtime")
 TARGET_SPEEDUP = 2.5

@@ -84,12 +84,7 @@ def _export_unchecked(ws, run) -> dict:
     import shutil
 
     from imgcls.core.fileio import write_json
-    from imgcls.export import (
-        calibration_images,
-        quantize_int8,
-        save_openvino,
-        to_openvino,
-    )
+    from imgcls.export import calibration_images, quantize_int8, save_openvino, to_openvino
     from imgcls.runtimes import EXPORT_FILE, MODEL_XML, export_dir
 
     t0 = time.perf_counter()

@@ -368,12 +368,12 @@ def sort_by(results: pd.DataFrame, key: str = "score", *, ascending: bool | None
         asc = True if ascending is None else bool(ascending)
         out = results.sort_values(["top1_class", "top1_score"], ascending=[asc, False], kind="stable")
         return _done(out, _sorted(results, f"by predicted class ({'A-Z' if asc else 'Z-A'})"))
-    column, default = {"score": ("top1_score", False), "entropy": ("entropy", False),
-                       "margin": ("margin", True)}[key]
+    # the column, its default direction, and the direction that puts the most uncertain first
+    column, default, uncertain = {"score": ("top1_score", False, True), "entropy": ("entropy", False, False),
+                                  "margin": ("margin", True, True)}[key]
     check_results(results, [column], "sort_by")
     asc = default if ascending is None else bool(ascending)
-    uncertain_first = asc == default if key != "score" else asc
-    order = ("most uncertain first" if uncertain_first else "most certain first")
+    order = "most uncertain first" if asc == uncertain else "most certain first"
     out = results.sort_values(column, ascending=asc, kind="stable")
     return _done(out, _sorted(results, f"by {key} ({order})"))
 

@@ -382,9 +382,7 @@ def _predict_function(model: Any, image_size: tuple[int, int]):
     cached = _PREDICT_FUNCTIONS.get(key)
     if cached is not None and cached[0]() is model:
         return cached[1]
-    from imgcls.core.quiet import start_tensorflow
-
-    tf = start_tensorflow()
+    import tensorflow as tf
 
     spec = tf.TensorSpec((None, image_size[0], image_size[1], 3), tf.float32)
 

@@ -181,10 +181,8 @@ def _feature_function(model: keras.Model, image_size: tuple[int, int]):
     cached = _FEATURE_FUNCTIONS.get(key)
     if cached is not None and cached[0]() is model:
         return cached[1]
-    from imgcls.core.quiet import start_tensorflow
-
-    tf = start_tensorflow()  # TensorFlow's start-up lines stay off stderr
     import keras
+    import tensorflow as tf
 
     try:
         layer = model.get_layer(FEATURE_LAYER)

@@ -82,34 +82,34 @@ def run_demo(
     runs = list_runs(ws)
     done = runs[~runs["throwaway"]] if len(runs) else runs
     if len(done) >= 1:
-        gen0 = load_run(done["run_id"].iloc[0], workspace=ws)
-        _say(f"generation 1 (from scratch) exists: {gen0.run_id}")
+        gen1 = load_run(done["run_id"].iloc[0], workspace=ws)
+        _say(f"generation 1 (from scratch) exists: {gen1.run_id}")
     else:
         _say(f"training generation 1 from scratch ({model}, {image_size}px, until plateau)")
-        gen0 = train(ws, model=model, image_size=image_size, max_epochs=max_epochs, patience=patience,
+        gen1 = train(ws, model=model, image_size=image_size, max_epochs=max_epochs, patience=patience,
                      seed=seed, verbose=verbose)
-        first = promote(ws, gen0, reason="demo: first production model")
+        first = promote(ws, gen1, reason="demo: first production model")
         _say_gate(first)
         gates.append(first.to_dict())
-    _say(f"generation 1 (from scratch): test accuracy {gen0.metrics.get('test', {}).get('accuracy', float('nan')):.3f}")
+    _say(f"generation 1 (from scratch): test accuracy {gen1.metrics.get('test', {}).get('accuracy', float('nan')):.3f}")
 
     if len(done) >= 2:
-        gen1 = load_run(done["run_id"].iloc[1], workspace=ws)
-        _say(f"generation 2 (head swap) exists: {gen1.run_id}")
+        gen2 = load_run(done["run_id"].iloc[1], workspace=ws)
+        _say(f"generation 2 (head swap) exists: {gen2.run_id}")
     else:
         if "zebra" not in lib.classes():
             simulate_labelling(ws, LABELLING_ROUND, seed=seed, at_most=True)  # a small pool gives what it has
             _say(f"labelling round: {LABELLING_ROUND}")
         _say("training generation 2 by head swap from generation 1")
-        gen1 = next_generation(ws, gen0, seed=seed, max_epochs=max_epochs, patience=patience, verbose=verbose)
-        result = promote(ws, gen1, reason="demo: generation 2 (head swap)")
+        gen2 = next_generation(ws, gen1, seed=seed, max_epochs=max_epochs, patience=patience, verbose=verbose)
+        result = promote(ws, gen2, reason="demo: generation 2 (head swap)")
         _say_gate(result)
         gates.append(result.to_dict())
-    _say(f"generation 2 (head swap): test accuracy {gen1.metrics.get('test', {}).get('accuracy', float('nan')):.3f}")
+    _say(f"generation 2 (head swap): test accuracy {gen2.metrics.get('test', {}).get('accuracy', float('nan')):.3f}")
 
     promoted = set(promoted_run_ids(ws))
-    served = [r for r in (gen0, gen1) if r.run_id in promoted]
-    best = gen1 if gen1.run_id in promoted else gen0
+    served = [r for r in (gen1, gen2) if r.run_id in promoted]
+    best = gen2 if gen2.run_id in promoted else gen1
     _say(f"bulk identification of the unlabelled pool with {best.run_id}")
     results = attach_truth(identify(ws, run=best, progress=verbose > 0), ws)  # hidden labels, joined by content
     precision = precision_at_thresholds(results)
@@ -127,8 +127,8 @@ def run_demo(
     _say(f"done in {time.perf_counter() - t0:.0f} s")
     return {
         "workspace": str(ws.root),
-        "scratch_run": gen0.run_id,        # generation 1
-        "head_swap_run": gen1.run_id,      # generation 2
+        "scratch_run": gen1.run_id,
+        "head_swap_run": gen2.run_id,
         "gates": gates,
         "served_runs": [r.run_id for r in served],
         "bulk_results": results.attrs.get("results_path"),
