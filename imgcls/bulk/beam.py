@@ -65,7 +65,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from imgcls.bulk.identify import Source, _slug, _source_items, _unfollowed_links
-from imgcls.bulk.store import JobStore, errors_schema, load_results, result_columns, results_schema
+from imgcls.bulk.store import JobStore, errors_schema, load_results, results_schema
 from imgcls.core import IMAGE_EXTENSIONS, Workspace, as_workspace, check_int, file_hash, isoformat
 from imgcls.core.fileio import write_json
 from imgcls.runs import load_run

@@ -311,7 +311,6 @@ def ensure_benchmark(
         if set(names) <= set(rows.loc[rows["benchmark"].astype(bool), "label"]):
             return catalog
     lib = Library(workspace)
-    before = set(lib.catalog.loc[lib.catalog["benchmark"].astype(bool), "hash"])
     after = set(choose_benchmark(lib, classes=names)["hash"])
     if catalog is None:
         return lib.catalog

@@ -80,7 +80,7 @@ def _hours(seconds: pd.Series) -> pd.Series:
 def _tree(family: pd.DataFrame, line: list[str]) -> pd.DataFrame:
     tree = family.assign(on_line=family["run_id"].isin(line))
     tree = tree[TREE_COLUMNS].reset_index(drop=True)
-    from imgcls.runs import family_tree_text, production_line, run_family  # lazy: `import imgcls.reports` stays light
+    from imgcls.runs import family_tree_text  # lazy: `import imgcls.reports` stays light
     tree.attrs["text"] = family_tree_text(family)
     tree.attrs["line"] = list(line)
     return tree
@@ -98,7 +98,7 @@ def generation_table(family: pd.DataFrame, line: list[str] | None = None) -> pd.
         One row per run, columns :data:`GENERATION_COLUMNS`, the production
         line first (root to tip), then the other runs by generation and age.
     """
-    from imgcls.runs import family_tree_text, production_line, run_family  # lazy: `import imgcls.reports` stays light
+    from imgcls.runs import production_line  # lazy: `import imgcls.reports` stays light
     line = production_line(family) if line is None else list(line)
     df = family.assign(
         on_line=family["run_id"].isin(line),
@@ -189,7 +189,7 @@ def cost_table(
     price = check_number(price_per_hour, "price_per_hour", 0.0)
     if estimate_ratio is not None:
         estimate_ratio = check_number(estimate_ratio, "estimate_ratio", 0.0, low_open=True)
-    from imgcls.runs import family_tree_text, production_line, run_family  # lazy: `import imgcls.reports` stays light
+    from imgcls.runs import production_line  # lazy: `import imgcls.reports` stays light
     line = production_line(family) if line is None else list(line)
     by_id = family.set_index("run_id", drop=False)
     rows: list[dict[str, Any]] = []
@@ -322,7 +322,7 @@ def lineage_report(
         ratio = float(estimate_from)
     elif estimate_from is not None:
         ratio = experiment_ratio(estimate_from)
-    from imgcls.runs import family_tree_text, production_line, run_family  # lazy: `import imgcls.reports` stays light
+    from imgcls.runs import production_line, run_family  # lazy: `import imgcls.reports` stays light
     family = run_family(ws)
     line = production_line(family)
     return {
