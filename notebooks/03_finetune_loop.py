@@ -42,6 +42,7 @@ MODEL = "mini_inception"            # the first generation, when one is trained 
 IMAGE_SIZE = 64                     # full size: 299
 MAX_EPOCHS = 40                     # full size: 150 (room for the from-scratch control to plateau)
 PATIENCE = 8                        # full size: 10 (a from-scratch start is noisy on the sample's small val split)
+MIN_EPOCHS = 15                     # no early stop before this (a lucky early epoch must not end a run); full size: 20
 SEED = 0
 CONTROL_SEED = 1                    # the from-scratch control's own seed (never the parent's)
 LABELLING = {"zebra": 60, "sheep": 20, "giraffe": 20}        # the sample's first labelling round
@@ -91,7 +92,8 @@ print(f"- train generation {state.next_generation if state.has_production else 2
 from imgcls.runs import lineage
 from imgcls.training import choose_run
 parent = choose_run(ws, "production" if state.has_production else None, train_if_missing=True, model=MODEL,
-                    image_size=IMAGE_SIZE, max_epochs=MAX_EPOCHS, patience=PATIENCE, seed=SEED, verbose=1)
+                    image_size=IMAGE_SIZE, max_epochs=MAX_EPOCHS, patience=PATIENCE, min_epochs=MIN_EPOCHS, seed=SEED,
+                    verbose=1)
 parent_generation = int(parent.config.get("generation") or len(lineage(parent)))   # 1: trained from scratch
 print(f"parent: {parent.run_id}, generation {parent_generation}")
 
@@ -127,8 +129,9 @@ lib.counts()
 
 # %% [markdown]
 # ## The next generation, twice: head swap vs from scratch
-# Same catalog snapshot, same class list and splits, same stopping rule. The head swap starts from the
-# parent's weights; the control starts from random weights with its own seed (`CONTROL_SEED`), so it is
+# Same catalog snapshot, same class list and splits, same stopping rule (at least `MIN_EPOCHS` epochs, then
+# stop after `PATIENCE` without a better validation accuracy; the best epoch's weights are kept, whichever
+# epoch it was). The head swap starts from the parent's weights; the control starts from random weights with its own seed (`CONTROL_SEED`), so it is
 # a real from-scratch run, never a copy of the first generation; it is trained as a throw-away so it can never
 # be deployed.
 
@@ -136,9 +139,10 @@ lib.counts()
 from imgcls.experiments import plot_learning_curves
 from imgcls.training import class_changes, next_generation, train
 display(class_changes(ws, parent))
-gen1 = next_generation(ws, parent, seed=SEED, max_epochs=MAX_EPOCHS, patience=PATIENCE, catalog=catalog, verbose=0)
+stopping = dict(max_epochs=MAX_EPOCHS, patience=PATIENCE, min_epochs=MIN_EPOCHS)   # the same rule for both arms
+gen1 = next_generation(ws, parent, seed=SEED, catalog=catalog, verbose=0, **stopping)
 scratch = train(ws, model=parent.model_name, image_size=parent.image_size, classes=gen1.classes, catalog=catalog,
-                max_epochs=MAX_EPOCHS, patience=PATIENCE, seed=CONTROL_SEED, throwaway=True, verbose=0)
+                seed=CONTROL_SEED, throwaway=True, verbose=0, **stopping)
 arms = pd.DataFrame([{"arm": name, "run": r.run_id, "parent": r.parent or "(random weights)",
                       "train images": r.metrics["data"]["n_train"], "classes": r.num_classes,
                       "epochs": r.metrics["training"]["epochs_trained"],

@@ -107,7 +107,7 @@ def test_train_throwaway_finds_candidates_and_is_never_promoted(sample_ws):
     """`imgcls train --throwaway`: the lowered cutoff (35 by default) takes in
     sheep (38) and giraffe (36), the run is flagged throw-away, the pool is
     identified for exactly those two classes, and the gate refuses the run."""
-    out = run("train", "-w", sample_ws, "--throwaway", "--max-epochs", 8, "--image-size", 32,
+    out = run("train", "-w", sample_ws, "--throwaway", "--max-epochs", 8, "--min-epochs", 3, "--image-size", 32,
               "--batch-size", 64, "--quiet").stdout
     runs = json.loads(run("runs", "-w", sample_ws, "--json").stdout)
     assert len(runs) == 1 and runs[0]["throwaway"] is True and runs[0]["n_classes"] == 9
@@ -117,6 +117,7 @@ def test_train_throwaway_finds_candidates_and_is_never_promoted(sample_ws):
 
     trained = load_run(run_id, workspace=sample_ws)
     assert trained.throwaway and trained.config["cutoff"] == 35
+    assert trained.config["min_epochs"] == 3 and trained.metrics["training"]["epochs_trained"] >= 3
     assert {"sheep", "giraffe"} <= set(trained.classes) and "zebra" not in trained.classes
     assert f"run {run_id} (mini_inception, 9 classes, throw-away" in out
     assert "200 pool images identified. Classes under the usual cutoff of 40: giraffe, sheep" in out

@@ -135,6 +135,19 @@ def test_inception_v4_matches_published_size():
     assert model.get_layer("dropout").rate == pytest.approx(0.2)
 
 
+def test_inception_v4_bn_momentum_reaches_every_batch_norm():
+    default = create_model("inception_v4", 3, input_shape=(75, 75))
+    fast = create_model("inception_v4", 3, input_shape=(75, 75), bn_momentum=0.9)
+    bns = [layer for layer in fast.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(bns) == 149  # one per convolution of the paper's figures 3-9
+    assert {layer.momentum for layer in bns} == {0.9}
+    assert {layer.momentum for layer in default.layers
+            if isinstance(layer, keras.layers.BatchNormalization)} == {0.99}
+    assert fast.count_params() == default.count_params()  # the same network, only its statistics' pace differs
+    with pytest.raises(ValueError, match=r"`bn_momentum` must be a number in \[0, 1\)"):
+        create_model("inception_v4", 3, input_shape=(75, 75), bn_momentum=1.5)
+
+
 def test_inception_v4_below_75_is_refused_with_a_hint():
     with pytest.raises(ValueError, match=r"at least 75x75.*mini_inception"):
         create_model("inception_v4", 4, input_shape=(74, 74))

@@ -121,6 +121,37 @@ def test_no_class_meets_cutoff_says_what_to_do(tmp_path):
     assert not ws.runs.exists() or list(ws.runs.iterdir()) == []  # refused before any run folder
 
 
+def test_min_epochs_is_a_floor_under_early_stopping(tmp_path):
+    # min_delta=1.0: no epoch after the first can improve val accuracy by a whole 100 points, so with
+    # patience 0 the run would stop at epoch 2; min_epochs=4 keeps it going to 4, and epoch 1 stays the best.
+    ws = make_workspace(tmp_path / "ws", per_class=12)
+    plain = train(ws, max_epochs=6, patience=0, min_delta=1.0, **FAST)
+    floored = train(ws, max_epochs=6, patience=0, min_delta=1.0, min_epochs=4, **FAST)
+    assert plain.metrics["training"]["epochs_trained"] == 2
+    t = floored.metrics["training"]
+    assert (t["epochs_trained"], t["best_epoch"], t["stopped_early"]) == (4, 1, True)
+    assert floored.config["min_epochs"] == 4 and plain.config["min_epochs"] == 0
+    with pytest.raises(ValueError, match="min_epochs"):
+        train(ws, min_epochs=-1, **FAST)
+
+
+def test_model_options_reach_the_builder_and_the_runs_config(tmp_path):
+    ws = make_workspace(tmp_path / "ws", per_class=12)
+    run = train(ws, model="mobilenetv3_small", image_size=32, batch_size=16, verbose=0, max_epochs=1,
+                model_options={"alpha": 0.75, "minimalistic": True})
+    assert run.config["model_options"] == {"alpha": 0.75, "minimalistic": True}
+    layer_names = [layer.name for layer in run.load_model().layers]
+    # minimalistic MobileNetV3 has no squeeze-and-excite blocks and no hard-swish activations
+    assert not any("squeeze_excite" in n or "hard_swish" in n for n in layer_names)
+    with pytest.raises(ValueError, match=r"Unknown keyword argument\(s\) \['bn_momentum'\] for model 'simple_cnn'"):
+        train(ws, model_options={"bn_momentum": 0.9}, **FAST)
+    with pytest.raises(ValueError, match="`initial_model` is already built"):
+        train(ws, initial_model=run.load_model(), model_options={"alpha": 0.5}, verbose=0)
+    with pytest.raises(ValueError, match="must be a dict"):
+        train(ws, model_options=["bn_momentum", 0.9], **FAST)
+    assert list(list_runs(ws)["run_id"]) == [run.run_id]  # the refused ones left no run behind
+
+
 class _InterruptAfterFirstEpoch(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         raise KeyboardInterrupt("simulated Ctrl-C")

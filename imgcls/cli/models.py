@@ -15,7 +15,7 @@ def cmd_train(args) -> int:
         args.cutoff = THROWAWAY_CUTOFF
     ws = open_ws(args)
     run = train(ws, model=args.model, cutoff=args.cutoff, max_epochs=args.max_epochs, patience=args.patience,
-                batch_size=args.batch_size, seed=args.seed, image_size=args.image_size,
+                min_epochs=args.min_epochs, batch_size=args.batch_size, seed=args.seed, image_size=args.image_size,
                 throwaway=args.throwaway, run_id=args.run_id, resume=not args.no_resume,
                 verbose=0 if args.quiet else 1)
     print_run(run)
@@ -63,6 +63,7 @@ def cmd_finetune(args) -> int:
     parent = load_run(run_ref(args), workspace=ws)
     run = next_generation(ws, parent, cutoff=args.cutoff, allow_lost_classes=args.allow_lost_classes,
                           seed=args.seed, max_epochs=args.max_epochs, patience=args.patience,
+                          min_epochs=args.min_epochs,
                           verbose=0 if args.quiet else 1)
     print_run(run)
     return 0
@@ -144,6 +145,8 @@ def register(add) -> None:
     p.add_argument("--max-epochs", type=int, default=None, help="upper bound on epochs (default 150)")
     p.add_argument("--patience", type=int, default=None,
                    help="epochs without improvement of val accuracy before stopping (default 10)")
+    p.add_argument("--min-epochs", type=int, default=None,
+                   help="no early stop before this many epochs; the best epoch still wins (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="images per training step (default %(default)s)")
     p.add_argument("--image-size", type=int, default=None,
                    help="model input side in pixels (default: the model's own, e.g. 64 for mini_inception)")
@@ -164,6 +167,8 @@ def register(add) -> None:
     p.add_argument("--max-epochs", type=int, default=None, help="upper bound on epochs (default 150)")
     p.add_argument("--patience", type=int, default=None,
                    help="epochs without improvement of val accuracy before stopping (default 10)")
+    p.add_argument("--min-epochs", type=int, default=None,
+                   help="no early stop before this many epochs; the best epoch still wins (default 0)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     p.add_argument("--allow-lost-classes", action="store_true",
                    help="train even if classes of the parent would be lost (under the cutoff or removed)")

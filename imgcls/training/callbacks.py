@@ -59,12 +59,24 @@ def _learning_rate(model: keras.Model) -> float | None:
 
 
 class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """Keras EarlyStopping whose state can be saved and restored across sessions."""
+    """Keras EarlyStopping whose state can be saved and restored across sessions.
 
-    def __init__(self, *, initial_state: dict | None = None, initial_best_weights=None, **kwargs):
+    ``min_epochs``: no stop before that many epochs, while every epoch still
+    counts for the best one (Keras' ``start_from_epoch`` would ignore them).
+    """
+
+    def __init__(self, *, initial_state: dict | None = None, initial_best_weights=None, min_epochs: int = 0,
+                 **kwargs):
         super().__init__(restore_best_weights=True, **kwargs)
         self._initial_state = initial_state
         self._initial_best_weights = initial_best_weights
+        self.min_epochs = int(min_epochs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.model.stop_training and epoch + 1 < self.min_epochs:
+            self.model.stop_training = False  # patience ran out, but the floor is not reached: go on
+            self.stopped_epoch = 0
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)

@@ -91,12 +91,13 @@ def _fit_and_save(ws, folder: Path, config: dict, classes: list[str], snapshot: 
         net.load_weights(ckpt / state["best_weights"])
         best_weights = net.get_weights()
         net.set_weights(current)
+    min_epochs = int(config.get("min_epochs") or 0)  # runs saved before the option: 0
     early = _ResumableEarlyStopping(
         monitor=config["monitor"], mode="max" if config["monitor"].endswith("accuracy") else "min",
         patience=patience, min_delta=min_delta, initial_state=early_state,
-        initial_best_weights=best_weights,
+        initial_best_weights=best_weights, min_epochs=min_epochs,
     )
-    if early_state and early_state.get("wait", 0) >= patience and state["epoch"] > 0:
+    if early_state and early_state.get("wait", 0) >= patience and state["epoch"] >= max(1, min_epochs):
         state["stopped"] = True  # a smaller patience given on resume stops at once
     scalars = _EpochScalars(folder / LOGS_DIR)
     checkpoint = _EpochCheckpoint(folder, early=early, state=state, skipped=skipped, scalars=scalars,

@@ -35,7 +35,7 @@ is interrupted (Ctrl-C, a crash, a killed kernel), call ``train(workspace,
 run_id=<the same id>)`` again: with ``resume=True`` (the default) it reloads
 the last checkpoint, restores the optimizer and the early-stopping state and
 continues at the next epoch with the saved classes, splits snapshot and
-settings (only ``max_epochs``, ``patience`` and ``min_delta`` may be changed
+settings (only ``max_epochs``, ``patience``, ``min_epochs`` and ``min_delta`` may be changed
 on resume). The history never repeats an epoch. When training is done the
 partial folder is completed and renamed to ``runs/<run_id>/`` in one step, so
 a run folder without ``.partial`` is always complete. ``resume=False`` deletes
@@ -102,6 +102,7 @@ def train(
     cutoff: int | None = None,
     max_epochs: int | None = None,
     patience: int | None = None,
+    min_epochs: int | None = None,
     min_delta: float | None = None,
     monitor: str = "val_accuracy",
     batch_size: int = 32,
@@ -110,6 +111,7 @@ def train(
     image_size: int | tuple[int, int] | None = None,
     augmentation: bool | Mapping[str, Any] | Any = True,
     dropout: float | None = None,
+    model_options: Mapping[str, Any] | None = None,
     top_k: int = DEFAULT_TOP_K,
     throwaway: bool = False,
     initial_model: keras.Model | None = None,
@@ -134,6 +136,11 @@ def train(
         max_epochs: Upper bound on epochs (default 150).
         patience: Epochs without improvement of ``monitor`` before stopping
             (default 10); the best epoch's weights are kept.
+        min_epochs: Train at least this many epochs before early stopping may
+            stop (default 0): a from-scratch start is noisy, and a lucky early
+            epoch followed by ``patience`` worse ones would otherwise end the
+            run long before it plateaus. Every epoch still counts for the best
+            one; the cap ``max_epochs`` wins over it.
         min_delta: Smallest change of ``monitor`` counted as improvement (default 0).
         monitor: ``"val_accuracy"`` (default) or ``"val_loss"``.
         batch_size: Images per training step.
@@ -146,6 +153,10 @@ def train(
             small subjects zoomed in only), ``False``, a dict of
             :func:`imgcls.inputs.make_augmentation` settings, or a keras layer.
         dropout: Dropout before the output layer (model's default when None).
+        model_options: Extra keyword arguments of the model family's builder
+            (:func:`imgcls.models.create_model`), e.g. ``{"bn_momentum": 0.9}``
+            for an Inception-v4 trained briefly on a small library; recorded
+            in the run's config. Not with ``initial_model`` (already built).
         top_k: k of the top-k accuracy (capped at the number of classes).
         throwaway: Mark the run as throw-away (never promoted to production).
         initial_model: Start from this model instead of building one (the
@@ -198,12 +209,20 @@ def train(
         max_epochs = check_int(max_epochs, "max_epochs", 1)
     if patience is not None:
         patience = check_int(patience, "patience", 0)
+    if min_epochs is not None:
+        min_epochs = check_int(min_epochs, "min_epochs", 0)
     if min_delta is not None:
         min_delta = check_number(min_delta, "min_delta", 0.0)
     if model is not None:
         get_model_spec(model)  # fails early with the known names
     if initial_model is not None and not isinstance(initial_model, keras.Model):
         raise ValueError(f"`initial_model` must be a keras.Model. Received: {type(initial_model).__name__}")
+    if model_options is not None and not isinstance(model_options, Mapping):
+        raise ValueError("`model_options` must be a dict of the model builder's keyword arguments, e.g. "
+                         f"{{'bn_momentum': 0.9}}. Received: {type(model_options).__name__}")
+    if model_options and initial_model is not None:
+        raise ValueError("`model_options` builds a new model; `initial_model` is already built. Pass one of them "
+                         "(build the initial model with imgcls.models.create_model(..., **options)).")
     size_arg = check_image_size(image_size)
     extra_callbacks = list(callbacks or [])
 
@@ -228,6 +247,7 @@ def train(
                 shutil.rmtree(folder)
     if state is not None:
         return _resume(ws, folder, state, model=model, max_epochs=max_epochs, patience=patience,
+                       min_epochs=min_epochs,
                        min_delta=min_delta, extra_callbacks=extra_callbacks, verbose=verbose,
                        session_start=session_start, initial_model=initial_model, classes=classes)
 
@@ -268,7 +288,7 @@ def train(
         spec = get_model_spec(model_name)
         size = size_arg or tuple(spec.default_input_shape[:2])
         net = create_model(model_name, len(classes), input_shape=(size[0], size[1], 3),
-                           dropout=dropout, seed=seed)
+                           dropout=dropout, seed=seed, **dict(model_options or {}))
     aug_layer, aug_settings = _augmentation_arg(augmentation, seed)
     k = compile_model(net, learning_rate=learning_rate, num_classes=len(classes), top_k=top_k)
 
@@ -287,12 +307,14 @@ def train(
         "batch_size": batch_size,
         "max_epochs": max_epochs if max_epochs is not None else DEFAULT_MAX_EPOCHS,
         "patience": patience if patience is not None else DEFAULT_PATIENCE,
+        "min_epochs": min_epochs or 0,
         "min_delta": min_delta if min_delta is not None else DEFAULT_MIN_DELTA,
         "monitor": monitor,
         "optimizer": {"name": "adam", "learning_rate": learning_rate},
         "loss": "sparse_categorical_crossentropy",
         "top_k": k,
         "dropout": dropout,
+        "model_options": dict(model_options or {}),
         "augmentation": aug_settings,
         "cache": use_cache,
         "initial_model": None if initial_model is None else getattr(initial_model, "name", "model"),
@@ -318,7 +340,7 @@ def train(
                          verbose=verbose, session_start=session_start)
 
 
-def _resume(ws, folder, state, *, model, max_epochs, patience, min_delta, extra_callbacks, verbose,
+def _resume(ws, folder, state, *, model, max_epochs, patience, min_epochs, min_delta, extra_callbacks, verbose,
             session_start, initial_model, classes):
     config = read_json(folder / PARTIAL_CONFIG_FILE)
     saved_classes = list(read_json(folder / CLASSES_FILE))
@@ -339,7 +361,8 @@ def _resume(ws, folder, state, *, model, max_epochs, patience, min_delta, extra_
         snapshot["turns"] = snapshot["turns"].fillna(0).astype(int)
     ckpt = folder / CHECKPOINTS_DIR
     net = keras.saving.load_model(ckpt / state["checkpoint"], safe_mode=True)
-    for key, value in (("max_epochs", max_epochs), ("patience", patience), ("min_delta", min_delta)):
+    for key, value in (("max_epochs", max_epochs), ("patience", patience), ("min_epochs", min_epochs),
+                       ("min_delta", min_delta)):
         if value is not None:
             config[key] = value
     aug_settings = config.get("augmentation")
