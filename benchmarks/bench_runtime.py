@@ -61,8 +61,8 @@ TARGET_SPEEDUP = 2.5
 TARGET_AGREEMENT = 0.99
 PRECISIONS = ("f32", "bf16", "int8")
 
-#: int8 settings compared with the export's on each trained model (NNCF options on top of
-#: imgcls.export.QUANTIZATION_SETTINGS: full bias correction, dense head in float, symmetric).
+#: int8 settings compared with the export's on each trained model (``quantize_int8(variant=...)``:
+#: changes to imgcls.export.QUANTIZATION_SETTINGS, full bias correction and the float head kept).
 #: "no overflow fix" keeps all 8 bits in the first layer's weights: right on CPUs with VNNI,
 #: whose int8 dot products do not saturate; NNCF's default gives that layer 7 bits for the others.
 INT8_VARIANTS = {
@@ -257,39 +257,26 @@ def _agreement(ws, run, rows, *, calibration_images: int) -> dict:
 
 def int8_variants(ws, run, rows, *, calibration_images: int) -> list[dict]:
     """Top-1 agreement with Keras on ``rows`` of each :data:`INT8_VARIANTS` quantisation of ``run``."""
-    import io
-    from contextlib import redirect_stdout
-
-    import nncf
     import numpy as np
-    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
-    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
-    from imgcls.export import calibration_images as decode_calibration, to_openvino
+    from imgcls.export import calibration_images as decode_calibration, quantize_int8, to_openvino
     from imgcls.inputs import load_images
-    from imgcls.runtimes import openvino_core
+    from imgcls.runtimes import INFERENCE_PRECISION, openvino_core
 
     pixels, ok, _ = load_images(list(rows["path"]), run.image_size)
     pixels = pixels[ok]
     reference = run.model.predict(pixels, batch_size=32, verbose=0).argmax(1)
     cal, _ = decode_calibration(ws, run, calibration_images)
-    dataset = nncf.Dataset([cal[i:i + 1] for i in range(len(cal))])
     out = []
     with tempfile.TemporaryDirectory(prefix="int8-variants-") as tmp:
         float_model = to_openvino(run.model, Path(tmp) / "model.xml")
         for name, v in INT8_VARIANTS.items():
             t0 = time.perf_counter()
-            advanced = AdvancedQuantizationParameters(
-                activations_range_estimator_params=getattr(RangeEstimatorParametersSet, v.get("ranges", "MINMAX")),
-                **({"overflow_fix": OverflowFix.DISABLE} if v.get("overflow_fix") == "DISABLE" else {}))
-            with redirect_stdout(io.StringIO()):  # NNCF's progress bars
-                q = nncf.quantize(float_model, dataset, preset=getattr(nncf.QuantizationPreset,
-                                                                        v.get("preset", "PERFORMANCE")),
-                                  subset_size=len(cal), fast_bias_correction=False, advanced_parameters=advanced,
-                                  ignored_scope=nncf.IgnoredScope(types=["MatMul"], validate=False))
+            q = quantize_int8(float_model, cal, variant=v)
             quantize_s = time.perf_counter() - t0
-            # the non-int8 layers in f32, as the int8 runtime runs them (this CPU's default would be bf16)
-            compiled = openvino_core().compile_model(q, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+            # the non-int8 layers in the precision the int8 runtime sets (this CPU's default would be bf16)
+            compiled = openvino_core().compile_model(q, "CPU",
+                                                     {"INFERENCE_PRECISION_HINT": INFERENCE_PRECISION["int8"]})
             top = np.concatenate([compiled(pixels[i:i + 32])[0] for i in range(0, len(pixels), 32)]).argmax(1)
             agreement = float((top == reference).mean())
             out.append({"variant": name, **v, "n": int(len(pixels)), "top1_agreement": round(agreement, 4),

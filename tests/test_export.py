@@ -141,6 +141,22 @@ def test_bad_arguments_are_refused_before_any_work(ws, kwargs, match):
         export_run(ws, "trained", **kwargs)
 
 
+def test_quantisation_variants_are_checked_before_any_work():
+    import numpy as np
+
+    from imgcls.export import quantize_int8
+
+    images = np.zeros((2, 32, 32, 3), np.float32)
+    with pytest.raises(ValueError, match=r"takes 'ranges', 'overflow_fix' and 'preset'"):
+        quantize_int8(None, images, variant={"range": "HISTOGRAM"})
+    with pytest.raises(ValueError, match=r"not with fast=True"):
+        quantize_int8(None, images, fast=True, variant={"ranges": "HISTOGRAM"})
+    with pytest.raises(ValueError, match=r"`variant\['ranges'\]` must be one of \[.*'HISTOGRAM'.*'MINMAX'.*\]"):
+        quantize_int8(None, images, variant={"ranges": "histogram"})
+    with pytest.raises(ValueError, match=r"`variant\['overflow_fix'\]` must be one of \['DISABLE', 'ENABLE', "):
+        quantize_int8(None, images, variant={"overflow_fix": "OFF"})
+
+
 def test_int8_needs_training_images(ws):
     with pytest.raises(ValueError, match="no readable training image"):
         export_run(ws, "no-train", precision="int8")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from collections.abc import Mapping
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,7 +75,8 @@ def _import_nncf() -> Any:
     return nncf
 
 
-def quantize_int8(ov_model: Any, images: np.ndarray, *, fast: bool = False) -> Any:
+def quantize_int8(ov_model: Any, images: np.ndarray, *, fast: bool = False,
+                  variant: Mapping[str, str] | None = None) -> Any:
     """Post-training int8 quantisation of an OpenVINO model with NNCF.
 
     With :data:`QUANTIZATION_SETTINGS`: symmetric int8 (NNCF's performance
@@ -91,6 +93,12 @@ def quantize_int8(ov_model: Any, images: np.ndarray, *, fast: bool = False) -> A
             every layer quantised): a few times quicker to quantise a large
             model, same int8 kernels, but less faithful. For speed
             measurements on random weights, never for an export to serve.
+        variant: Settings changed from these, to compare them
+            (``benchmarks/bench_runtime.py``): any of ``"ranges"`` (a member
+            of NNCF's ``RangeEstimatorParametersSet``, e.g. ``"HISTOGRAM"``),
+            ``"overflow_fix"`` (of ``OverflowFix``, e.g. ``"DISABLE"``: all 8
+            bits in the first layer, right only on CPUs with VNNI) and
+            ``"preset"`` (of ``QuantizationPreset``, e.g. ``"MIXED"``).
 
     Returns:
         The quantised ``openvino.Model`` (int8 convolutions; the rest stays float).
@@ -98,22 +106,38 @@ def quantize_int8(ov_model: Any, images: np.ndarray, *, fast: bool = False) -> A
     x = np.asarray(images, dtype=np.float32)
     if x.ndim != 4 or len(x) == 0:
         raise ValueError(f"`images` must be a non-empty (n, h, w, 3) batch. Received: shape {x.shape}")
+    variant = dict(variant or {})
+    unknown = sorted(set(variant) - {"ranges", "overflow_fix", "preset"})
+    if unknown or (variant and fast):
+        raise ValueError(f"`variant` takes 'ranges', 'overflow_fix' and 'preset', and not with fast=True. "
+                         f"Received: variant={variant!r}, fast={fast!r}")
     nncf = _import_nncf()
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
     dataset = nncf.Dataset([x[i:i + 1] for i in range(len(x))])
+    preset = _nncf_member(nncf.QuantizationPreset, variant.get("preset", QUANTIZATION_PRESET.upper()), "preset")
     options: dict[str, Any] = {}
     if not fast:
-        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
-        from nncf.quantization.range_estimator import RangeEstimatorParametersSet
-
+        advanced: dict[str, Any] = {"activations_range_estimator_params": _nncf_member(
+            RangeEstimatorParametersSet, variant.get("ranges", "MINMAX"), "ranges")}
+        if "overflow_fix" in variant:
+            advanced["overflow_fix"] = _nncf_member(OverflowFix, variant["overflow_fix"], "overflow_fix")
         options = {
             "fast_bias_correction": False,
             "ignored_scope": nncf.IgnoredScope(types=["MatMul"], validate=False),
-            "advanced_parameters": AdvancedQuantizationParameters(
-                activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX),
+            "advanced_parameters": AdvancedQuantizationParameters(**advanced),
         }
     with redirect_stdout(io.StringIO()):  # NNCF's progress bars
-        return nncf.quantize(ov_model, dataset, preset=nncf.QuantizationPreset.PERFORMANCE,
-                             subset_size=len(x), **options)
+        return nncf.quantize(ov_model, dataset, preset=preset, subset_size=len(x), **options)
+
+
+def _nncf_member(kind: Any, name: str, key: str) -> Any:
+    """``kind.<name>`` (an NNCF enum member or parameter set), or an error naming the accepted ones."""
+    accepted = sorted(a for a in dir(kind) if a.isupper())
+    if not isinstance(name, str) or name not in accepted:
+        raise ValueError(f"`variant['{key}']` must be one of {accepted}. Received: {name!r}")
+    return getattr(kind, name)
 
 
 def save_openvino(ov_model: Any, xml_path: str | os.PathLike) -> Path:

@@ -33,6 +33,7 @@ from typing import Any
 import keras
 from keras import layers
 
+from imgcls.core.checks import check_number
 from imgcls.models._common import classification_head, conv_bn, preprocess
 from imgcls.models._registry import register_model
 
@@ -75,9 +76,8 @@ def build_inception_v4(
         A functional ``keras.Model`` named ``"inception_v4"`` taking RGB
         pixels in ``[0, 255]``.
     """
-    if not (isinstance(bn_momentum, (int, float)) and 0.0 <= float(bn_momentum) < 1.0):
-        raise ValueError(f"`bn_momentum` must be a number in [0, 1), e.g. 0.9. Received: {bn_momentum!r}")
-    conv = partial(conv_bn, momentum=float(bn_momentum))
+    momentum = check_number(bn_momentum, "bn_momentum", 0.0, 1.0, high_open=True, fix="e.g. 0.9")
+    conv = partial(conv_bn, momentum=momentum)
     inputs = keras.Input(shape=input_shape, name="image")
     x = preprocess(inputs, NORMALIZATION)
     x = _stem(x, conv=conv)

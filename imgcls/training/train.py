@@ -220,6 +220,7 @@ def train(
     if model_options is not None and not isinstance(model_options, Mapping):
         raise ValueError("`model_options` must be a dict of the model builder's keyword arguments, e.g. "
                          f"{{'bn_momentum': 0.9}}. Received: {type(model_options).__name__}")
+    model_options = dict(model_options or {})
     if model_options and initial_model is not None:
         raise ValueError("`model_options` builds a new model; `initial_model` is already built. Pass one of them "
                          "(build the initial model with imgcls.models.create_model(..., **options)).")
@@ -288,7 +289,7 @@ def train(
         spec = get_model_spec(model_name)
         size = size_arg or tuple(spec.default_input_shape[:2])
         net = create_model(model_name, len(classes), input_shape=(size[0], size[1], 3),
-                           dropout=dropout, seed=seed, **dict(model_options or {}))
+                           dropout=dropout, seed=seed, **model_options)
     aug_layer, aug_settings = _augmentation_arg(augmentation, seed)
     k = compile_model(net, learning_rate=learning_rate, num_classes=len(classes), top_k=top_k)
 
@@ -314,7 +315,7 @@ def train(
         "loss": "sparse_categorical_crossentropy",
         "top_k": k,
         "dropout": dropout,
-        "model_options": dict(model_options or {}),
+        "model_options": model_options,
         "augmentation": aug_settings,
         "cache": use_cache,
         "initial_model": None if initial_model is None else getattr(initial_model, "name", "model"),
