@@ -120,6 +120,38 @@ def test_refused_below_the_threshold_unless_forced(ws):
     assert not report.exists()  # the refusal report goes with an accepted export
 
 
+def test_accuracy_control_puts_the_sensitive_layers_back_in_float(ws):
+    plain = export_run(ws, "fragile", precision="int8", calibration_images=20, min_agreement=1.0)
+    assert not plain["accepted"] and "--accuracy-control" in plain["reasons"][0]
+    assert plain["calibration"]["accuracy_control"] is None
+
+    record = export_run(ws, "fragile", precision="int8", calibration_images=20, min_agreement=1.0,
+                        accuracy_control=True, max_drop=0.0)
+    control = record["calibration"]["accuracy_control"]
+    assert control["split"] == "val" and control["max_drop"] == 0.0
+    assert control["validation_images"] == len(record_val_hashes(ws, "fragile")) > 0
+    # some convolutions went back to float, not all: the dense head was float already
+    assert 0 < control["int8_operations"] < control["operations"] - 1
+    assert record["parity"]["overall"]["top1_agreement"] > plain["parity"]["overall"]["top1_agreement"]
+    if record["accepted"]:
+        assert read_export("fragile", "int8", workspace=ws)["calibration"]["accuracy_control"] == control
+    else:  # the parity images are not the ones the control tuned on: it may still miss there, and say so
+        assert "--accuracy-control" not in record["reasons"][0]
+
+    # a model already within max_drop comes back as plain int8 (only the head in float)
+    kept = export_run(ws, "trained", precision="int8", calibration_images=25, accuracy_control=True)
+    assert kept["accepted"]
+    control = kept["calibration"]["accuracy_control"]
+    assert control["int8_operations"] == control["operations"] - 1
+
+
+def record_val_hashes(ws, run_id):
+    from imgcls.export import calibration_rows
+    from imgcls.runs import load_run
+
+    return calibration_rows(ws, load_run(run_id, workspace=ws), "val")["hash"].tolist()
+
+
 def test_a_refusal_keeps_the_earlier_export(ws):
     kept = export_run(ws, "fragile", precision="f32", min_agreement=1.0)
     assert kept["accepted"]
@@ -135,6 +167,10 @@ def test_a_refusal_keeps_the_earlier_export(ws):
     ({"runtime": "onnx"}, "`runtime` must be one of 'openvino'"),
     ({"calibration_images": 0}, "`calibration_images` must be an int >= 1"),
     ({"force": "yes"}, "`force` must be True or False"),
+    ({"precision": "bf16", "accuracy_control": True}, "`accuracy_control` applies to int8 exports only"),
+    ({"accuracy_control": 1}, "`accuracy_control` must be True or False"),
+    ({"accuracy_control": True, "max_drop": 1.0}, "`max_drop` must be below 1"),
+    ({"accuracy_control": True, "max_drop": -0.1}, "`max_drop` must be a number in \\[0, 1\\]"),
 ])
 def test_bad_arguments_are_refused_before_any_work(ws, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -158,7 +194,7 @@ def test_quantisation_variants_are_checked_before_any_work():
 
 
 def test_int8_needs_training_images(ws):
-    with pytest.raises(ValueError, match="no readable training image"):
+    with pytest.raises(ValueError, match="no readable 'train' image"):
         export_run(ws, "no-train", precision="int8")
     assert not export_dir("no-train", "int8", workspace=ws).exists()
 
@@ -174,6 +210,14 @@ def test_the_export_command(ws, capsys):
                "--calibration-images", "20", "-w", str(ws.root)])
     out = capsys.readouterr().out
     assert rc == 1 and "REFUSED: fragile openvino int8" in out and "below min_agreement" in out
+    assert "--accuracy-control" in out
+
+    main(["export", "fragile", "--precision", "int8", "--min-agreement", "0.5", "--calibration-images", "20",
+          "--accuracy-control", "--max-drop", "0", "-w", str(ws.root)])
+    out = capsys.readouterr().out
+    control = read_export("fragile", "int8", workspace=ws)["calibration"]["accuracy_control"]
+    assert (f"accuracy control: {control['int8_operations']} of {control['operations']} weighted operations "
+            "left in int8") in out
 
     rc = main(["export", "trained", "--min-agreement", "1.01", "-w", str(ws.root)])
     assert rc == 2 and "`min_agreement` must be a number in [0, 1]" in capsys.readouterr().err

@@ -126,9 +126,15 @@ def cmd_export(args) -> int:
     record = export_run(open_ws(args), args.run, runtime=args.runtime, precision=args.precision,
                         calibration_images=(DEFAULT_CALIBRATION_IMAGES if args.calibration_images is None
                                             else args.calibration_images),
-                        min_agreement=args.min_agreement, force=args.force)
+                        min_agreement=args.min_agreement, force=args.force,
+                        accuracy_control=args.accuracy_control, max_drop=args.max_drop)
     verdict = "FORCED" if record["forced"] else ("ACCEPTED" if record["accepted"] else "REFUSED")
     print(f"{verdict}: {record['run_id']} {record['runtime']} {record['precision']} -> {record['path']}")
+    control = (record.get("calibration") or {}).get("accuracy_control")
+    if control:
+        print(f"accuracy control: {control['int8_operations']} of {control['operations']} weighted operations "
+              f"left in int8, the others put back in float (agreement with float on {control['validation_images']} "
+              f"validation images within {control['max_drop']:.2%})")
     for r in record["reasons"]:
         print(f"  - {r}")
     print_table(parity_table(record["parity"]).round(6))
@@ -224,3 +230,9 @@ def register(add) -> None:
                    "up to 1,000, imgcls.export.DEFAULT_CALIBRATION_IMAGES)")
     p.add_argument("--force", action="store_true",
                    help="keep the export even below --min-agreement (the report says so)")
+    p.add_argument("--accuracy-control", action="store_true",
+                   help="int8: put the layers that cost most agreement back in float until it agrees with the "
+                   "float model on the run's validation images within --max-drop (slower to export and to run)")
+    p.add_argument("--max-drop", type=float, default=0.005,
+                   help="--accuracy-control: agreement below 100%% allowed on the validation images "
+                   "(default %(default)s)")

@@ -16,9 +16,13 @@ start_tensorflow()  # before any TensorFlow import below: loads it without its s
 
 from imgcls.export.calibration import DEFAULT_CALIBRATION_IMAGES, calibration_images, calibration_rows
 from imgcls.export.convert import (
+    DEFAULT_MAX_DROP,
+    DEFAULT_MAX_ITERATIONS,
     QUANTIZATION_PRESET,
     QUANTIZATION_SETTINGS,
+    int8_operations,
     quantize_int8,
+    quantize_int8_controlled,
     save_openvino,
     to_openvino,
 )
@@ -31,11 +35,15 @@ __all__ = [
     "DEFAULT_CALIBRATION_IMAGES",
     "QUANTIZATION_PRESET",
     "QUANTIZATION_SETTINGS",
+    "DEFAULT_MAX_DROP",
+    "DEFAULT_MAX_ITERATIONS",
     "PARITY_SPLITS",
     "MAX_LISTED",
     "export_run",
     "to_openvino",
     "quantize_int8",
+    "quantize_int8_controlled",
+    "int8_operations",
     "save_openvino",
     "calibration_rows",
     "calibration_images",

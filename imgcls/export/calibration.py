@@ -26,39 +26,42 @@ __all__ = ["DEFAULT_CALIBRATION_IMAGES", "calibration_rows", "calibration_images
 DEFAULT_CALIBRATION_IMAGES = 1000
 
 
-def calibration_rows(workspace: Workspace, run: Run) -> pd.DataFrame:
+def calibration_rows(workspace: Workspace, run: Run, split: str = "train") -> pd.DataFrame:
     """The run's training rows, one per content hash, lowest hash first (the draw order).
 
     Args:
         workspace: The workspace holding the run (moved files are found by hash).
         run: The run.
+        split: Another split drawn the same way: ``"val"`` holds the images
+            int8's accuracy control measures agreement on.
 
     Returns:
         DataFrame [path, relpath, hash, label, split, turns] in draw order.
     """
-    rows = split_rows(run, "train", workspace=workspace)
+    rows = split_rows(run, split, workspace=workspace)
     rows = rows[rows["hash"].astype(str) != ""]
     return rows.sort_values("hash", kind="stable").drop_duplicates("hash").reset_index(drop=True)
 
 
-def calibration_images(workspace: Workspace, run: Run, n: int = DEFAULT_CALIBRATION_IMAGES
-                       ) -> tuple[np.ndarray, list[str]]:
+def calibration_images(workspace: Workspace, run: Run, n: int = DEFAULT_CALIBRATION_IMAGES,
+                       split: str = "train") -> tuple[np.ndarray, list[str]]:
     """Decode the first ``n`` readable images of :func:`calibration_rows`.
 
     Args:
         workspace: The workspace holding the run.
         run: The run (its ``image_size`` is the decode size).
-        n: How many (fewer when the training split has fewer readable images).
+        n: How many (fewer when the split has fewer readable images).
+        split: The split drawn from (:func:`calibration_rows`).
 
     Returns:
         ``(images, hashes)``: float32 ``(k, h, w, 3)`` pixels 0-255 and their
         content hashes, ``k <= n``.
 
     Raises:
-        ValueError: No training image of the run could be decoded.
+        ValueError: No image of that split of the run could be decoded.
     """
     n = check_int(n, "calibration_images", 1)
-    rows = calibration_rows(workspace, run)
+    rows = calibration_rows(workspace, run, split)
     size = run.image_size or tuple(int(s) for s in run.model.input_shape[1:3])
     chunks, hashes, start = [], [], 0
     while len(hashes) < n and start < len(rows):
@@ -69,7 +72,8 @@ def calibration_images(workspace: Workspace, run: Run, n: int = DEFAULT_CALIBRAT
         hashes += part["hash"].astype(str)[ok].tolist()
     if not hashes:
         raise ValueError(
-            f"Run {run.run_id!r} has no readable training image to calibrate an int8 export on "
-            f"({len(rows)} training rows in its splits.parquet). Export f32 or bf16 instead."
+            f"Run {run.run_id!r} has no readable {split!r} image to quantise an int8 export with "
+            f"({len(rows)} {split!r} rows in its splits.parquet). "
+            + ("Export f32 or bf16 instead." if split == "train" else "Export int8 without accuracy control instead.")
         )
     return np.concatenate(chunks).astype(np.float32), hashes

@@ -21,12 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from imgcls.core.checks import check_fraction, check_int
 from imgcls.runtimes import import_openvino, openvino_core
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
 
-__all__ = ["QUANTIZATION_PRESET", "QUANTIZATION_SETTINGS", "to_openvino", "quantize_int8", "save_openvino"]
+__all__ = ["QUANTIZATION_PRESET", "QUANTIZATION_SETTINGS", "DEFAULT_MAX_DROP", "DEFAULT_MAX_ITERATIONS",
+           "to_openvino", "quantize_int8", "quantize_int8_controlled", "int8_operations", "check_max_drop",
+           "save_openvino"]
 
 #: NNCF's preset for int8: symmetric weights and activations (the fastest kernels).
 QUANTIZATION_PRESET = "performance"
@@ -42,6 +45,12 @@ QUANTIZATION_SETTINGS = {
     "activation_ranges": "min-max over the calibration images",
     "kept_in_float": "MatMul (dense layers: the classifier head)",
 }
+
+#: :func:`quantize_int8_controlled`: how far below 100% top-1 agreement with float the
+#: validation images may stay (half of the export's 1% margin, for the parity images' noise).
+DEFAULT_MAX_DROP = 0.005
+#: :func:`quantize_int8_controlled`: the most groups of operations put back in float.
+DEFAULT_MAX_ITERATIONS = 20
 
 
 def to_openvino(model: "keras.Model", xml_path: str | os.PathLike) -> Any:
@@ -103,9 +112,122 @@ def quantize_int8(ov_model: Any, images: np.ndarray, *, fast: bool = False,
     Returns:
         The quantised ``openvino.Model`` (int8 convolutions; the rest stays float).
     """
+    x = _batch(images, "images")
+    preset, options = _quantization_options(variant, fast)
+    nncf = _import_nncf()
+    dataset = nncf.Dataset([x[i:i + 1] for i in range(len(x))])
+    with redirect_stdout(io.StringIO()):  # NNCF's progress bars
+        return nncf.quantize(ov_model, dataset, preset=preset, subset_size=len(x), **options)
+
+
+def quantize_int8_controlled(ov_model: Any, images: np.ndarray, validation_images: np.ndarray, *,
+                             max_drop: float = DEFAULT_MAX_DROP, max_iterations: int = DEFAULT_MAX_ITERATIONS,
+                             ranking_images: int = 100) -> tuple[Any, dict]:
+    """int8 with NNCF's accuracy control: the most sensitive layers are put back in float.
+
+    Quantises as :func:`quantize_int8`, then measures the top-1 agreement of
+    the int8 model with the float one on ``validation_images``; while it is
+    more than ``max_drop`` below 100%, NNCF's
+    ``quantize_with_accuracy_control`` ranks the quantised operations by how
+    much each costs (on ``ranking_images`` of them) and reverts the worst to
+    float, one group at a time, for at most ``max_iterations`` groups. A model
+    already within ``max_drop`` costs one extra pass over the validation
+    images and comes back as plain int8.
+
+    Use images the parity report does not (the run's validation split, say):
+    what is tuned on must not be what is measured.
+
+    Args:
+        ov_model: The float32 ``openvino.Model``.
+        images: Calibration images, as for :func:`quantize_int8`.
+        validation_images: Images the agreement is measured on while
+            reverting, ``(n, h, w, 3)`` raw pixels 0-255.
+        max_drop: How far below 100% top-1 agreement with float may stay, in [0, 1).
+        max_iterations: Most groups of operations reverted to float.
+        ranking_images: Validation images each ranking of the operations uses
+            (fewer: a quicker, noisier ranking).
+
+    Returns:
+        ``(model, info)``: the ``openvino.Model`` and a dict with
+        ``"validation_images"``, ``"max_drop"``, ``"max_iterations"``,
+        ``"int8_operations"`` and ``"operations"`` (weighted operations
+        computed in int8, of all of them): what the export record keeps.
+    """
+    x = _batch(images, "images")
+    v = _batch(validation_images, "validation_images")
+    max_drop = check_max_drop(max_drop)
+    max_iterations = check_int(max_iterations, "max_iterations", 1)
+    ranking_images = check_int(ranking_images, "ranking_images", 1)
+    preset, options = _quantization_options(None, False)
+    nncf = _import_nncf()
+    from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
+
+    reference = openvino_core().compile_model(ov_model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    expected = np.concatenate([reference(v[i:i + 32])[0] for i in range(0, len(v), 32)]).argmax(1)
+    del reference
+
+    def agreement(compiled: Any, items: Any) -> tuple[float, list[float]]:
+        hits = [float(compiled(image)[0].argmax(1)[0] == label) for image, label in items]
+        return float(np.mean(hits)), hits
+
+    calibration = nncf.Dataset([x[i:i + 1] for i in range(len(x))])
+    validation = nncf.Dataset([(v[i:i + 1], int(expected[i])) for i in range(len(v))], lambda item: item[0])
+    advanced_options = options.pop("advanced_parameters")
+    restorer = AdvancedAccuracyRestorerParameters(max_num_iterations=max_iterations,
+                                                  ranking_subset_size=min(ranking_images, len(v)),
+                                                  num_ranking_workers=1)
+    with redirect_stdout(io.StringIO()):  # NNCF's progress bars
+        model = nncf.quantize_with_accuracy_control(
+            ov_model, calibration, validation, agreement, max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE,
+            preset=preset, subset_size=len(x), advanced_quantization_parameters=advanced_options,
+            advanced_accuracy_restorer_parameters=restorer, **options)
+    int8, total = int8_operations(model)
+    return model, {"validation_images": int(len(v)), "max_drop": max_drop, "max_iterations": max_iterations,
+                   "int8_operations": int8, "operations": total}
+
+
+def check_max_drop(max_drop: Any) -> float:
+    """``max_drop`` as a float in [0, 1), or a ValueError saying what it takes."""
+    fix = "a share of images below 1, e.g. 0.005 for half a percent"
+    max_drop = check_fraction(max_drop, "max_drop", fix=fix)
+    if max_drop >= 1:
+        raise ValueError(f"`max_drop` must be below 1 (1 would accept any model); {fix}. Received: {max_drop!r}")
+    return max_drop
+
+
+def int8_operations(ov_model: Any) -> tuple[int, int]:
+    """(weighted operations whose weights are int8, all weighted operations) of an OpenVINO model.
+
+    Weighted operations are convolutions and matrix products. NNCF stores an
+    int8 one's weights as an int8 constant scaled back (Constant i8 -> Convert
+    -> [Subtract] -> Multiply) or, before compression, behind a FakeQuantize.
+    """
+    def quantised(op: Any) -> bool:
+        node = op.input_value(1).get_node()
+        for _ in range(5):
+            kind = node.get_type_name()
+            if kind == "FakeQuantize" or (kind == "Constant" and node.get_output_element_type(0).get_type_name()
+                                          in ("i8", "u8")):
+                return True
+            if node.get_input_size() == 0:
+                return False
+            node = node.input_value(0).get_node()
+        return False
+
+    weighted = [op for op in ov_model.get_ops()
+                if op.get_type_name() in ("Convolution", "GroupConvolution", "MatMul")]
+    return sum(1 for op in weighted if quantised(op)), len(weighted)
+
+
+def _batch(images: Any, name: str) -> np.ndarray:
     x = np.asarray(images, dtype=np.float32)
     if x.ndim != 4 or len(x) == 0:
-        raise ValueError(f"`images` must be a non-empty (n, h, w, 3) batch. Received: shape {x.shape}")
+        raise ValueError(f"`{name}` must be a non-empty (n, h, w, 3) batch. Received: shape {x.shape}")
+    return x
+
+
+def _quantization_options(variant: Mapping[str, str] | None, fast: bool) -> tuple[Any, dict]:
+    """NNCF's preset and ``nncf.quantize`` keyword arguments for :data:`QUANTIZATION_SETTINGS` (+ ``variant``)."""
     variant = dict(variant or {})
     unknown = sorted(set(variant) - {"ranges", "overflow_fix", "preset"})
     if unknown or (variant and fast):
@@ -115,21 +237,18 @@ def quantize_int8(ov_model: Any, images: np.ndarray, *, fast: bool = False,
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
-    dataset = nncf.Dataset([x[i:i + 1] for i in range(len(x))])
     preset = _nncf_member(nncf.QuantizationPreset, variant.get("preset", QUANTIZATION_PRESET.upper()), "preset")
-    options: dict[str, Any] = {}
-    if not fast:
-        advanced: dict[str, Any] = {"activations_range_estimator_params": _nncf_member(
-            RangeEstimatorParametersSet, variant.get("ranges", "MINMAX"), "ranges")}
-        if "overflow_fix" in variant:
-            advanced["overflow_fix"] = _nncf_member(OverflowFix, variant["overflow_fix"], "overflow_fix")
-        options = {
-            "fast_bias_correction": False,
-            "ignored_scope": nncf.IgnoredScope(types=["MatMul"], validate=False),
-            "advanced_parameters": AdvancedQuantizationParameters(**advanced),
-        }
-    with redirect_stdout(io.StringIO()):  # NNCF's progress bars
-        return nncf.quantize(ov_model, dataset, preset=preset, subset_size=len(x), **options)
+    if fast:
+        return preset, {}
+    advanced: dict[str, Any] = {"activations_range_estimator_params": _nncf_member(
+        RangeEstimatorParametersSet, variant.get("ranges", "MINMAX"), "ranges")}
+    if "overflow_fix" in variant:
+        advanced["overflow_fix"] = _nncf_member(OverflowFix, variant["overflow_fix"], "overflow_fix")
+    return preset, {
+        "fast_bias_correction": False,
+        "ignored_scope": nncf.IgnoredScope(types=["MatMul"], validate=False),
+        "advanced_parameters": AdvancedQuantizationParameters(**advanced),
+    }
 
 
 def _nncf_member(kind: Any, name: str, key: str) -> Any:

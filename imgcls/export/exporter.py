@@ -28,7 +28,15 @@ from imgcls.core.fileio import write_json
 from imgcls.core.workspace import Workspace, as_workspace
 from imgcls.export.calibration import DEFAULT_CALIBRATION_IMAGES
 from imgcls.export.calibration import calibration_images as decode_calibration_images
-from imgcls.export.convert import QUANTIZATION_SETTINGS, quantize_int8, save_openvino, to_openvino
+from imgcls.export.convert import (
+    DEFAULT_MAX_DROP,
+    QUANTIZATION_SETTINGS,
+    check_max_drop,
+    quantize_int8,
+    quantize_int8_controlled,
+    save_openvino,
+    to_openvino,
+)
 from imgcls.export.parity import PARITY_SPLITS, parity_report, parity_rows
 from imgcls.runs import Run, load_run
 from imgcls.runtimes import (
@@ -64,8 +72,8 @@ def _versions(precision: str) -> dict:
     return out
 
 
-def _verdict(parity: dict, min_agreement: float) -> list[str]:
-    """Why the export must be refused ([] when it may be kept)."""
+def _verdict(parity: dict, min_agreement: float, *, controllable: bool = False) -> list[str]:
+    """Why the export must be refused ([] when it may be kept); ``controllable``: int8 without accuracy control."""
     overall = parity["overall"]
     if not overall["n"]:
         return [f"no {' or '.join(PARITY_SPLITS)} image of the run could be predicted, so parity with "
@@ -73,7 +81,10 @@ def _verdict(parity: dict, min_agreement: float) -> list[str]:
     if overall["top1_agreement"] < min_agreement:
         return [f"top-1 agreement with Keras {overall['top1_agreement']:.2%} "
                 f"({overall['disagreements']} of {overall['n']} images differ) is below "
-                f"min_agreement {min_agreement:.2%}; keep a higher precision, or pass force=True (--force)"]
+                f"min_agreement {min_agreement:.2%}; keep a higher precision"
+                + (", put its most sensitive layers back in float with accuracy_control=True "
+                   "(--accuracy-control)" if controllable else "")
+                + ", or pass force=True (--force)"]
     return []
 
 
@@ -103,6 +114,8 @@ def export_run(
     min_agreement: float = DEFAULT_MIN_AGREEMENT,
     force: bool = False,
     batch_size: int = 32,
+    accuracy_control: bool = False,
+    max_drop: float = DEFAULT_MAX_DROP,
 ) -> dict:
     """Export a run's model for a faster runtime, with a parity report against its Keras model.
 
@@ -123,6 +136,17 @@ def export_run(
         force: Keep the export even when its agreement is below
             ``min_agreement`` (or unmeasured); the record says it was forced.
         batch_size: Images per batch while measuring parity.
+        accuracy_control: For int8: put the layers that cost most agreement
+            back in float until the export agrees with the float model on the
+            run's validation images (up to ``calibration_images`` of them,
+            chosen by hash) within ``max_drop``
+            (:func:`~imgcls.export.convert.quantize_int8_controlled`). Slower
+            to export (minutes to hours on a large model) and to run (the
+            reverted layers); the record's ``calibration.accuracy_control``
+            says how many operations stayed int8. Parity is still measured on
+            the test and benchmark splits, which the control never sees.
+        max_drop: With ``accuracy_control``: the agreement below 100% allowed
+            on the validation images, in [0, 1).
 
     Returns:
         The export record (what export.json holds), with ``"accepted"``
@@ -143,6 +167,11 @@ def export_run(
                                    fix="a share of images, e.g. 0.99 for 99% (1.0: every image alike)")
     force = check_bool(force, "force")
     batch_size = check_int(batch_size, "batch_size")
+    accuracy_control = check_bool(accuracy_control, "accuracy_control")
+    max_drop = check_max_drop(max_drop)
+    if accuracy_control and precision != "int8":
+        raise ValueError(f"`accuracy_control` applies to int8 exports only: {precision} is not quantised. "
+                         f"Received: precision={precision!r}, accuracy_control=True")
     the_run = load_run(run, workspace=ws)
     folder = the_run.path / OPENVINO_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -159,12 +188,19 @@ def export_run(
         if precision == "int8":
             t0 = time.perf_counter()
             images, hashes = decode_calibration_images(ws, the_run, n_calibration)
-            save_openvino(quantize_int8(ov_model, images), staging / MODEL_XML)
-            del ov_model
+            control = None
+            if accuracy_control:
+                checked, _ = decode_calibration_images(ws, the_run, n_calibration, split="val")
+                quantized, control = quantize_int8_controlled(ov_model, images, checked, max_drop=max_drop)
+                control = {"split": "val", "chosen": "lowest content hashes", **control}
+            else:
+                quantized = quantize_int8(ov_model, images)
+            save_openvino(quantized, staging / MODEL_XML)
+            del ov_model, quantized
             shutil.rmtree(float_xml.parent, ignore_errors=True)
             timings["quantize"] = round(time.perf_counter() - t0, 2)
             calibration = {"split": "train", "chosen": "lowest content hashes", "n": len(hashes),
-                           **QUANTIZATION_SETTINGS, "hashes": hashes}
+                           **QUANTIZATION_SETTINGS, "accuracy_control": control, "hashes": hashes}
         record = {
             "run_id": the_run.run_id,
             "runtime": runtime,
@@ -184,7 +220,7 @@ def export_run(
         with OpenVINORuntime(the_run, precision, folder=staging) as candidate:
             parity = parity_report(keras_rt, candidate, parity_rows(ws, the_run), batch_size=batch_size)
         timings["parity"] = round(time.perf_counter() - t0, 2)
-        reasons = _verdict(parity, min_agreement)
+        reasons = _verdict(parity, min_agreement, controllable=precision == "int8" and not accuracy_control)
         accepted = not reasons or force
         record.update({"accepted": accepted, "forced": bool(reasons) and force, "reasons": reasons,
                        "parity": parity, "timings_s": timings})
