@@ -129,7 +129,10 @@ def test_accuracy_control_puts_the_sensitive_layers_back_in_float(ws):
                         accuracy_control=True, max_drop=0.0)
     control = record["calibration"]["accuracy_control"]
     assert control["split"] == "val" and control["max_drop"] == 0.0
-    assert control["validation_images"] == len(record_val_hashes(ws, "fragile")) > 0
+    assert control["validation_images"] == len(control["hashes"]) == len(record_val_hashes(ws, "fragile")) > 0
+    assert control["hashes"] == record_val_hashes(ws, "fragile")  # the val split, never test or benchmark
+    assert control["ranking_images"] == min(100, control["validation_images"])
+    assert control["reached"] == (control["validation_agreement"] >= 1.0)  # max_drop 0: every image alike
     # some convolutions went back to float, not all: the dense head was float already
     assert 0 < control["int8_operations"] < control["operations"] - 1
     assert record["parity"]["overall"]["top1_agreement"] > plain["parity"]["overall"]["top1_agreement"]
@@ -143,6 +146,28 @@ def test_accuracy_control_puts_the_sensitive_layers_back_in_float(ws):
     assert kept["accepted"]
     control = kept["calibration"]["accuracy_control"]
     assert control["int8_operations"] == control["operations"] - 1
+    assert control["reached"] and control["validation_agreement"] >= 1 - control["max_drop"]
+    # the count itself: an f32 export has no int8 operation, the plain int8 one all but the head
+    import openvino as ov
+
+    from imgcls.export import int8_operations
+
+    f32 = export_run(ws, "trained", precision="f32")
+    assert int8_operations(ov.Core().read_model(str(export_dir("trained", "f32", workspace=ws) / MODEL_XML))) \
+        == (0, control["operations"])
+    assert f32["accepted"]
+
+
+def test_accuracy_control_needs_validation_images(ws):
+    from imgcls.runs import load_run, save_run
+
+    trained = load_run("trained", workspace=ws)
+    save_run(ws, trained.model, classes=list(trained.classes), splits=trained.splits[trained.splits["split"] != "val"],
+             config={"model": "simple_cnn", "input_shape": list(trained.input_shape)}, run_id="no-val")
+    with pytest.raises(ValueError, match="no 'val' images for accuracy control"):
+        export_run(ws, "no-val", precision="int8", accuracy_control=True)
+    assert not export_dir("no-val", "int8", workspace=ws).exists()
+    assert export_run(ws, "no-val", precision="int8", calibration_images=10)["calibration"]["n"] == 10
 
 
 def record_val_hashes(ws, run_id):
@@ -169,8 +194,10 @@ def test_a_refusal_keeps_the_earlier_export(ws):
     ({"force": "yes"}, "`force` must be True or False"),
     ({"precision": "bf16", "accuracy_control": True}, "`accuracy_control` applies to int8 exports only"),
     ({"accuracy_control": 1}, "`accuracy_control` must be True or False"),
-    ({"accuracy_control": True, "max_drop": 1.0}, "`max_drop` must be below 1"),
-    ({"accuracy_control": True, "max_drop": -0.1}, "`max_drop` must be a number in \\[0, 1\\]"),
+    ({"accuracy_control": True, "max_drop": 1.0},
+     "`max_drop` must be a number in \\[0, 1\\).*1 would accept any model"),
+    ({"accuracy_control": True, "max_drop": -0.1}, "`max_drop` must be a number in \\[0, 1\\)"),
+    ({"max_drop": 0.01}, "`max_drop` is the target of accuracy control: pass accuracy_control=True"),
 ])
 def test_bad_arguments_are_refused_before_any_work(ws, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -212,12 +239,15 @@ def test_the_export_command(ws, capsys):
     assert rc == 1 and "REFUSED: fragile openvino int8" in out and "below min_agreement" in out
     assert "--accuracy-control" in out
 
-    main(["export", "fragile", "--precision", "int8", "--min-agreement", "0.5", "--calibration-images", "20",
-          "--accuracy-control", "--max-drop", "0", "-w", str(ws.root)])
+    rc = main(["export", "fragile", "--precision", "int8", "--min-agreement", "0.5", "--calibration-images", "20",
+               "--accuracy-control", "--max-drop", "0", "-w", str(ws.root)])
     out = capsys.readouterr().out
+    assert rc == 0 and "ACCEPTED: fragile openvino int8" in out
     control = read_export("fragile", "int8", workspace=ws)["calibration"]["accuracy_control"]
     assert (f"accuracy control: {control['int8_operations']} of {control['operations']} weighted operations "
-            "left in int8") in out
+            f"left in int8, the others put back in float; agreement with float on {control['validation_images']} "
+            f"validation images {control['validation_agreement']:.2%}") in out
+    assert ("(target reached)" in out) == control["reached"]
 
     rc = main(["export", "trained", "--min-agreement", "1.01", "-w", str(ws.root)])
     assert rc == 2 and "`min_agreement` must be a number in [0, 1]" in capsys.readouterr().err

@@ -133,8 +133,11 @@ def cmd_export(args) -> int:
     control = (record.get("calibration") or {}).get("accuracy_control")
     if control:
         print(f"accuracy control: {control['int8_operations']} of {control['operations']} weighted operations "
-              f"left in int8, the others put back in float (agreement with float on {control['validation_images']} "
-              f"validation images within {control['max_drop']:.2%})")
+              f"left in int8, the others put back in float; agreement with float on {control['validation_images']} "
+              f"validation images {control['validation_agreement']:.2%} "
+              + ("(target reached)" if control["reached"] else
+                 f"(target {1 - control['max_drop']:.2%} NOT reached: nothing more NNCF could revert within its "
+                 f"{control['max_iterations']} iterations)"))
     for r in record["reasons"]:
         print(f"  - {r}")
     print_table(parity_table(record["parity"]).round(6))

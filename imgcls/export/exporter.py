@@ -26,7 +26,7 @@ from imgcls.core.checks import check_bool, check_choice, check_fraction, check_i
 from imgcls.core.clock import isoformat
 from imgcls.core.fileio import write_json
 from imgcls.core.workspace import Workspace, as_workspace
-from imgcls.export.calibration import DEFAULT_CALIBRATION_IMAGES
+from imgcls.export.calibration import DEFAULT_CALIBRATION_IMAGES, calibration_rows
 from imgcls.export.calibration import calibration_images as decode_calibration_images
 from imgcls.export.convert import (
     DEFAULT_MAX_DROP,
@@ -172,7 +172,13 @@ def export_run(
     if accuracy_control and precision != "int8":
         raise ValueError(f"`accuracy_control` applies to int8 exports only: {precision} is not quantised. "
                          f"Received: precision={precision!r}, accuracy_control=True")
+    if not accuracy_control and max_drop != DEFAULT_MAX_DROP:
+        raise ValueError(f"`max_drop` is the target of accuracy control: pass accuracy_control=True "
+                         f"(--accuracy-control) with it, or leave it out. Received: max_drop={max_drop!r}")
     the_run = load_run(run, workspace=ws)
+    if accuracy_control and calibration_rows(ws, the_run, "val").empty:
+        raise ValueError(f"Run {the_run.run_id!r} has no 'val' images for accuracy control to measure agreement on. "
+                         f"Export int8 without accuracy control instead.")
     folder = the_run.path / OPENVINO_DIR
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{precision}.staging-", dir=folder))
@@ -190,9 +196,12 @@ def export_run(
             images, hashes = decode_calibration_images(ws, the_run, n_calibration)
             control = None
             if accuracy_control:
-                checked, _ = decode_calibration_images(ws, the_run, n_calibration, split="val")
+                checked, checked_hashes = decode_calibration_images(ws, the_run, n_calibration, split="val")
                 quantized, control = quantize_int8_controlled(ov_model, images, checked, max_drop=max_drop)
-                control = {"split": "val", "chosen": "lowest content hashes", **control}
+                reverted = control["operations"] - control["int8_operations"]
+                control = {"split": "val", "chosen": "lowest content hashes", **control,
+                           "kept_in_float": f"{reverted} weighted operations (MatMul included)",
+                           "hashes": checked_hashes}
             else:
                 quantized = quantize_int8(ov_model, images)
             save_openvino(quantized, staging / MODEL_XML)
