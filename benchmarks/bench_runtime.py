@@ -262,7 +262,7 @@ def int8_variants(ws, run, rows, *, calibration_images: int) -> list[dict]:
 
     from imgcls.export import calibration_images as decode_calibration, quantize_int8, to_openvino
     from imgcls.inputs import load_images
-    from imgcls.runtimes import INFERENCE_PRECISION, openvino_core
+    from imgcls.runtimes import compile_openvino
 
     pixels, ok, _ = load_images(list(rows["path"]), run.image_size)
     pixels = pixels[ok]
@@ -276,8 +276,7 @@ def int8_variants(ws, run, rows, *, calibration_images: int) -> list[dict]:
             q = quantize_int8(float_model, cal, variant=v)
             quantize_s = time.perf_counter() - t0
             # the non-int8 layers in the precision the int8 runtime sets (this CPU's default would be bf16)
-            compiled = openvino_core().compile_model(q, "CPU",
-                                                     {"INFERENCE_PRECISION_HINT": INFERENCE_PRECISION["int8"]})
+            compiled = compile_openvino(q, "int8")
             top = np.concatenate([compiled(pixels[i:i + 32])[0] for i in range(0, len(pixels), 32)]).argmax(1)
             agreement = float((top == reference).mean())
             out.append({"variant": name, **v, "n": int(len(pixels)), "top1_agreement": round(agreement, 4),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imgcls.core.checks import check_int, check_number
-from imgcls.runtimes import import_openvino, openvino_core
+from imgcls.runtimes import compile_openvino, import_openvino, openvino_core
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -166,11 +166,11 @@ def quantize_int8_controlled(ov_model: Any, images: np.ndarray, validation_image
     nncf = _import_nncf()
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
-    def top1(model: Any) -> np.ndarray:  # the non-int8 layers in f32, as NNCF and the int8 runtime compute them
-        compiled = openvino_core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    def top1(model: Any, precision: str) -> np.ndarray:  # int8's float layers in f32, as NNCF and the runtime
+        compiled = compile_openvino(model, precision)
         return np.concatenate([compiled(v[i:i + 32])[0] for i in range(0, len(v), 32)]).argmax(1)
 
-    expected = top1(ov_model)
+    expected = top1(ov_model, "f32")
 
     def agreement(compiled: Any, items: Any) -> tuple[float, list[float]]:
         hits = [float(compiled(image)[0].argmax(1)[0] == label) for image, label in items]
@@ -188,7 +188,7 @@ def quantize_int8_controlled(ov_model: Any, images: np.ndarray, validation_image
             preset=preset, subset_size=len(x), advanced_quantization_parameters=advanced_options,
             advanced_accuracy_restorer_parameters=restorer, **options)
     int8, total = int8_operations(model)
-    reached = float((top1(model) == expected).mean())
+    reached = float((top1(model, "int8") == expected).mean())
     return model, {"validation_images": int(len(v)), "max_drop": max_drop, "max_iterations": max_iterations,
                    "ranking_images": min(ranking_images, len(v)), "validation_agreement": round(reached, 6),
                    "reached": bool(reached >= 1 - max_drop - 1e-12),
